@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A five-minute tour: applies examples/ from a fresh Git repository to a
+# scratch "host" folder, then shows status, history and what to try next.
+#
+# usage: scripts/demo.sh        (binary from $DRIFTLESS, default build/driftless)
+#
+# Nothing outside the scratch folder /tmp/driftless-demo.XXXXXX is touched:
+# every path the manifests name is resolved under its root/ (--root).
+
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+dl=${DRIFTLESS:-$src/build/driftless}
+case "$dl" in /*) ;; *) dl=$PWD/$dl ;; esac
+if ! [ -x "$dl" ]; then
+	echo "demo: no driftless binary at '$dl'; build it first with 'make'" >&2
+	exit 1
+fi
+command -v git >/dev/null || { echo "demo: git is needed" >&2; exit 1; }
+
+scratch=$(mktemp -d /tmp/driftless-demo.XXXXXX)
+repo=$scratch/infra
+root=$scratch/root
+state=$scratch/state
+trap 'echo; echo "demo: stopped on an error; everything is in $scratch" >&2' ERR
+
+# The infrastructure repository: a copy of examples/, one commit.
+cp -R "$src/examples" "$repo"
+git -C "$repo" init -q -b main
+git -C "$repo" config user.name "Demo Operator"
+git -C "$repo" config user.email "operator@example.com"
+git -C "$repo" add -A
+git -C "$repo" commit -q -m "shop: initial infrastructure"
+
+# The "host": an empty skeleton with the usual top-level folders.
+mkdir -p "$root/etc" "$root/srv" "$root/opt"
+
+src_args=(--repo "$repo" --root "$root" --state "$state")
+
+echo "driftless demo in $scratch"
+echo "  infra/  the Git repository (a copy of examples/)"
+echo "  root/   the host: /etc/app is root/etc/app"
+echo "  state/  driftless's database, Git cache and backups"
+echo
+echo "\$ driftless apply --repo infra --root root --state state"
+"$dl" apply "${src_args[@]}"
+echo
+echo "\$ driftless status --state state"
+"$dl" status --state "$state"
+echo
+echo "\$ driftless history --state state"
+"$dl" history --state "$state"
+echo
+echo "What landed on the host:"
+(cd "$root" && find . -mindepth 1 \( -type l -printf '  %M  /%P -> %l\n' \
+	-o -printf '  %M  /%P\n' \) | LC_ALL=C sort -k2)
+
+cat <<EOF
+
+Try next (copy and paste):
+
+  D=$dl S=$scratch
+  cd \$S/infra
+
+  # change a file in Git, preview, apply
+  sed -i 's/workers = 4/workers = 8/' base/files/app.conf
+  git commit -qam 'app: more workers'
+  \$D plan  --repo \$S/infra --root \$S/root --state \$S/state
+  \$D apply --repo \$S/infra --root \$S/root --state \$S/state
+
+  # remove a resource from Git: apply prunes it from the host
+  git rm -q hosts/web-01/features.yaml && git commit -qm 'web: drop feature flags'
+  \$D apply --repo \$S/infra --root \$S/root --state \$S/state
+
+  # drift: change the host by hand, see it, repair it
+  echo 'hand edit' >> \$S/root/etc/motd
+  \$D plan  --repo \$S/infra --root \$S/root --state \$S/state
+  \$D apply --repo \$S/infra --root \$S/root --state \$S/state
+
+  # break a manifest: validate reports FILE:LINE:COL (undo: git checkout .)
+  sed -i 's/mode: "0644"/mode: 0644/' base/motd.yaml
+  \$D validate \$S/infra
+
+When done: rm -rf $scratch
+EOF

@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/* The apply, plan and validate commands: fetch, load, validate, plan, and (for apply) carry out. */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cmd/cmd.h"
+#include "core/check.h"
+#include "lib/err.h"
+#include "source/git.h"
+#include "state/db.h"
+
+#define APPLY_USAGE "driftless apply [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--state DIR] [--dry-run] [-o text|json]"
+#define PLAN_USAGE "driftless plan [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--state DIR] [--exit-code] [-o text|json]"
+#define VALIDATE_USAGE "driftless validate [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR] | DIR] [-c FILE]"
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static const char prefix[] = { '+', '~', '-' };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Record a rejected revision: status shows it, the last good one stays. */
+static void record_rejection(struct db *db, struct pass *p, const char *command)
+{
+	struct buf why = BUF_INIT;
+	for (size_t i = 0; i < p->diag.n && i < 20; i++) {
+		const struct diag_item *d = &p->diag.v[i];
+		if (d->file)
+			buf_addf(&why, "%s%s:%d:%d: %s", i ? "\n" : "", d->file, d->line, d->col, d->msg);
+		else
+			buf_addf(&why, "%s%s", i ? "\n" : "", d->msg);
+	}
+	if (p->diag.n > 20)
+		buf_addf(&why, "\n(%zu more)", p->diag.n - 20);
+	struct pass_record rec = {
+		.started_ms = p->started_ns / 1000000, .finished_ms = now_ms(), .command = command,
+		.commit = p->rev.oid, .ref = p->rev.ref, .author = p->rev.author,
+		.summary = p->rev.summary, .result = "rejected", .error = why.ptr,
+	};
+	if (db_begin(db) == 0) {
+		if (db_pass_add(db, &rec) < 0 || db_meta_set(db, "attempted_revision", p->rev.oid) < 0 ||
+		    db_meta_set(db, "rejected_revision", p->rev.oid) < 0 ||
+		    db_meta_set(db, "rejected_reason", why.ptr ? why.ptr : "") < 0 ||
+		    db_meta_set(db, "last_result", "rejected") < 0 || db_commit(db) < 0)
+			db_rollback(db);
+	}
+	buf_release(&why);
+}
+
+static void print_diags(struct pass *p)
+{
+	diag_sort(&p->diag);
+	diag_print(&p->diag, stderr);
+	fprintf(stderr, "error: revision %.12s rejected: %zu problem%s; nothing was applied\n",
+		p->rev.oid, p->diag.n, p->diag.n == 1 ? "" : "s");
+}
+
+static void json_change(struct buf *b, const struct change *c, int first, int with_outcome)
+{
+	buf_addf(b, "%s{\"id\":", first ? "" : ",");
+	buf_add_json_str(b, c->res->id);
+	buf_adds(b, ",\"kind\":");
+	buf_add_json_str(b, c->res->kind->name);
+	buf_adds(b, ",\"path\":");
+	buf_add_json_str(b, c->res->path);
+	buf_adds(b, ",\"action\":");
+	buf_add_json_str(b, action_names[c->action]);
+	if (with_outcome) {
+		buf_adds(b, ",\"outcome\":");
+		buf_add_json_str(b, outcome_names[c->outcome]);
+	}
+	buf_adds(b, ",\"changes\":");
+	buf_add_json_str(b, c->what.ptr ? c->what.ptr : "");
+	buf_addf(b, ",\"drifted\":%s", c->drifted ? "true" : "false");
+	if (c->error) {
+		buf_adds(b, ",\"error\":");
+		buf_add_json_str(b, c->error);
+	}
+	if (c->diff.len && c->action == ACT_UPDATE && c->res->kind->diff) {
+		buf_adds(b, ",\"diff\":");
+		buf_add_json_str(b, c->diff.ptr);
+	}
+	buf_addch(b, '}');
+}
+
+static void json_head(struct buf *b, const struct pass *p)
+{
+	buf_adds(b, "{\"revision\":");
+	buf_add_json_str(b, p->rev.oid);
+	buf_adds(b, ",\"ref\":");
+	buf_add_json_str(b, p->rev.ref);
+	buf_adds(b, ",\"author\":");
+	buf_add_json_str(b, p->rev.author);
+	buf_adds(b, ",\"summary\":");
+	buf_add_json_str(b, p->rev.summary);
+}
+
+struct run {
+	struct opts o;
+	struct pass p;
+	struct db *db;
+	int rejected;
+};
+
+/* fetch -> resolve -> read tree -> parse -> validate -> observe -> diff */
+static int run_prepare(struct run *r, int need_db)
+{
+	struct opts *o = &r->o;
+	struct pass *p = &r->p;
+	struct source_opts so = { 0 };
+	int fetched;
+
+	if (opts_config(o) < 0)
+		return EXIT_ERR;
+	if (!o->cfg.url) {
+		fprintf(stderr, "error: no source: give '--repo URL' or 'source.url' in the config\n");
+		return EXIT_USAGE;
+	}
+	if (o->cfg.semver) {
+		fprintf(stderr, "error: '--semver' is not supported by this version yet\n");
+		return EXIT_USAGE;
+	}
+	const char *entry = "";
+	if (o->cfg.path) {
+		const char *e = check_repo_path(&p->arena, "", o->cfg.path, strlen(o->cfg.path), &entry);
+		if (e && strcmp(o->cfg.path, ".") && strcmp(o->cfg.path, "/")) {
+			fprintf(stderr, "error: '--path' %s\n", e);
+			return EXIT_USAGE;
+		}
+		if (e)
+			entry = "";
+	}
+	p->entry = entry;
+	p->policy = &o->cfg.policy;
+	p->allow_empty = o->cfg.allow_empty;
+	p->prune = o->cfg.prune;
+	p->state_dir = o->state;
+	if (state_open(o, need_db) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		return EXIT_ERR;
+	}
+	if (need_db && db_open(&r->db, o->state) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		return EXIT_ERR;
+	}
+	p->db = r->db;
+	/* a local path is a URL too; make it absolute so the cache key is stable */
+	const char *url = o->cfg.url;
+	char *abs = NULL;
+	if (url[0] != '/' && !strstr(url, "://") && !strchr(url, '@')) {
+		char *cwd = getcwd(NULL, 0);
+		abs = xasprintf("%s/%s", cwd ? cwd : ".", url);
+		free(cwd);
+		url = abs;
+	}
+	char *cache = xasprintf("%s/git", o->state);
+	int rc = gitsrc_open(&p->git, cache, url);
+	free(cache);
+	free(abs);
+	if (rc < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		return EXIT_ERR;
+	}
+	so.url = url;
+	so.branch = o->cfg.branch;
+	so.tag = o->cfg.tag;
+	so.commit = o->cfg.commit;
+	so.ca_file = o->cfg.ca_file;
+	if (gitsrc_fetch(p->git, &so, &p->rev, &fetched) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		return EXIT_ERR;
+	}
+	if (fs_root_open(&p->root, o->root) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		return EXIT_ERR;
+	}
+	if (manifest_load(p) < 0 || pass_validate(p) < 0) {
+		r->rejected = 1;
+		return EXIT_ERR;
+	}
+	return 0;
+}
+
+static void run_release(struct run *r)
+{
+	gitsrc_free(r->p.git);
+	fs_root_close(&r->p.root);
+	pass_release(&r->p);
+	db_close(r->db);
+	opts_release(&r->o);
+}
+
+static void fill_diffs(struct pass *p)
+{
+	for (size_t i = 0; i < p->nchanges; i++) {
+		struct change *c = &p->changes[i];
+		if (c->action == ACT_UPDATE && c->res->kind->diff)
+			c->res->kind->diff(c, p, &c->diff);
+	}
+}
+
+static void print_plan_text(struct pass *p)
+{
+	int n[4] = { 0 };
+	printf("plan: revision %.12s%s%s \"%s\"\n", p->rev.oid, p->rev.ref[0] ? " " : "",
+	       p->rev.ref, p->rev.summary ? p->rev.summary : "");
+	for (size_t i = 0; i < p->nchanges; i++) {
+		struct change *c = &p->changes[i];
+		if (c->outcome == OUT_FAILED) {
+			printf("! %s %s: %s\n", c->res->id, c->res->path ? c->res->path : "", c->error);
+			continue;
+		}
+		if (c->action == ACT_NONE) {
+			if (c->drifted)
+				printf("? %s %s drifted (%s), policy '%s': not repaired\n", c->res->id,
+				       c->res->path, c->what.ptr, drift_names[c->res->drift]);
+			n[0]++;
+			continue;
+		}
+		n[c->action]++;
+		printf("%c %s %s %s%s%s%s\n", prefix[c->action - 1], action_names[c->action], c->res->id,
+		       c->res->path ? c->res->path : "", c->what.len ? " (" : "",
+		       c->what.len ? c->what.ptr : "", c->what.len ? ")" : "");
+		if (c->diff.len && c->action == ACT_UPDATE && c->res->kind->diff) {
+			fputs(c->diff.ptr, stdout);
+			if (c->diff.ptr[c->diff.len - 1] != '\n')
+				putchar('\n');
+		}
+	}
+	printf("plan: %d to create, %d to update, %d to delete, %d unchanged\n", n[ACT_CREATE],
+	       n[ACT_UPDATE], n[ACT_DELETE], n[0]);
+}
+
+int cmd_plan(int argc, char **argv)
+{
+	struct run r = { 0 };
+	pass_init(&r.p);
+	int ret = opts_parse(&r.o, argc, argv, PLAN_USAGE, "crbtSCpRseoh");
+	if (ret)
+		goto out;
+	ret = run_prepare(&r, 1);
+	if (ret) {
+		if (r.rejected)
+			print_diags(&r.p);
+		goto out;
+	}
+	if (pass_plan(&r.p, r.db) < 0) {
+		if (r.p.diag.n)
+			print_diags(&r.p);
+		else
+			fprintf(stderr, "error: %s\n", err_msg());
+		ret = EXIT_ERR;
+		goto out;
+	}
+	fill_diffs(&r.p);
+	int changes = 0, failed = 0;
+	for (size_t i = 0; i < r.p.nchanges; i++) {
+		changes += r.p.changes[i].action != ACT_NONE;
+		failed += r.p.changes[i].outcome == OUT_FAILED;
+	}
+	if (r.o.json) {
+		struct buf b = BUF_INIT;
+		json_head(&b, &r.p);
+		buf_adds(&b, ",\"changes\":[");
+		int first = 1;
+		for (size_t i = 0; i < r.p.nchanges; i++) {
+			json_change(&b, &r.p.changes[i], first, 0);
+			first = 0;
+		}
+		buf_addf(&b, "],\"pending\":%d,\"failed\":%d}\n", changes, failed);
+		fputs(b.ptr, stdout);
+		buf_release(&b);
+	} else {
+		print_plan_text(&r.p);
+	}
+	ret = failed ? EXIT_ERR : (r.o.exit_code && changes) ? EXIT_CHANGES : EXIT_OK;
+out:
+	run_release(&r);
+	return ret;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+	struct run r = { 0 };
+	pass_init(&r.p);
+	int ret = opts_parse(&r.o, argc, argv, APPLY_USAGE, "crbtSCpRsdoh");
+	if (ret)
+		goto out;
+	ret = run_prepare(&r, 1);
+	if (ret) {
+		if (r.rejected) {
+			print_diags(&r.p);
+			if (!r.o.dry_run)
+				record_rejection(r.db, &r.p, "apply");
+		}
+		goto out;
+	}
+	if (pass_plan(&r.p, r.db) < 0) {
+		if (r.p.diag.n) {
+			print_diags(&r.p);
+			if (!r.o.dry_run)
+				record_rejection(r.db, &r.p, "apply");
+		} else {
+			fprintf(stderr, "error: %s\n", err_msg());
+		}
+		ret = EXIT_ERR;
+		goto out;
+	}
+	r.p.dry_run = r.o.dry_run;
+	if (pass_apply(&r.p) < 0 || (!r.o.dry_run && pass_record(&r.p, "apply") < 0)) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		ret = EXIT_ERR;
+		goto out;
+	}
+	struct pass *p = &r.p;
+	int64_t ms = (now_ms() - p->started_ns / 1000000);
+	if (r.o.json) {
+		struct buf b = BUF_INIT;
+		json_head(&b, p);
+		buf_addf(&b, ",\"dryRun\":%s,\"result\":", r.o.dry_run ? "true" : "false");
+		buf_add_json_str(&b, pass_result(p));
+		buf_adds(&b, ",\"counts\":{");
+		for (int i = 0; i < OUT__COUNT; i++)
+			buf_addf(&b, "%s\"%s\":%d", i ? "," : "", outcome_names[i], p->counts[i]);
+		buf_addf(&b, "},\"durationMs\":%lld,\"resources\":[", (long long)ms);
+		int first = 1;
+		for (size_t i = 0; i < p->nchanges; i++) {
+			json_change(&b, &p->changes[i], first, 1);
+			first = 0;
+		}
+		buf_adds(&b, "]}\n");
+		fputs(b.ptr, stdout);
+		buf_release(&b);
+	} else {
+		for (size_t i = 0; i < p->nchanges; i++) {
+			struct change *c = &p->changes[i];
+			if (c->outcome == OUT_UNCHANGED) {
+				if (c->drifted)
+					printf("? %s %s drifted (%s), policy '%s': not repaired\n", c->res->id,
+					       c->res->path, c->what.ptr, drift_names[c->res->drift]);
+				continue;
+			}
+			if (c->outcome == OUT_FAILED || c->outcome == OUT_SKIPPED) {
+				printf("! %s %s %s: %s\n", c->res->id, outcome_names[c->outcome],
+				       c->res->path ? c->res->path : "", c->error);
+				continue;
+			}
+			printf("%c %s %s %s%s%s%s\n", prefix[c->action - 1], c->res->id,
+			       outcome_names[c->outcome], c->res->path ? c->res->path : "",
+			       c->what.len ? " (" : "", c->what.len ? c->what.ptr : "",
+			       c->what.len ? ")" : "");
+		}
+		printf("%s: revision %.12s %s: %d created, %d updated, %d deleted, %d unchanged,"
+		       " %d failed, %d skipped in %lld ms\n", r.o.dry_run ? "apply (dry run)" : "apply",
+		       p->rev.oid, pass_result(p), p->counts[OUT_CREATED], p->counts[OUT_UPDATED],
+		       p->counts[OUT_DELETED], p->counts[OUT_UNCHANGED], p->counts[OUT_FAILED],
+		       p->counts[OUT_SKIPPED], (long long)ms);
+	}
+	ret = p->counts[OUT_FAILED] || p->counts[OUT_SKIPPED] ? EXIT_ERR : EXIT_OK;
+out:
+	run_release(&r);
+	return ret;
+}
+
+int cmd_validate(int argc, char **argv)
+{
+	struct run r = { 0 };
+	pass_init(&r.p);
+	int ret = opts_parse(&r.o, argc, argv, VALIDATE_USAGE, "crbtSCpPh");
+	if (ret)
+		goto out;
+	if (r.o.positional) {
+		if (r.o.repo) {
+			fprintf(stderr, "error: give either DIR or '--repo', not both\nusage: %s\n", VALIDATE_USAGE);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		r.o.repo = r.o.positional;
+	}
+	/* validate never touches the host: a private state directory and root */
+	char tmpl[] = "/tmp/driftless-validate.XXXXXX";
+	char *tmp = mkdtemp(tmpl);
+	if (!tmp) {
+		fprintf(stderr, "error: cannot create a scratch directory\n");
+		ret = EXIT_ERR;
+		goto out;
+	}
+	r.o.state = tmp;
+	r.o.root = tmp;
+	ret = run_prepare(&r, 0);
+	if (r.rejected) {
+		diag_sort(&r.p.diag);
+		diag_print(&r.p.diag, stderr);
+		fprintf(stderr, "error: %zu problem%s found\n", r.p.diag.n, r.p.diag.n == 1 ? "" : "s");
+	} else if (!ret) {
+		printf("manifests OK (%zu resources at %.12s)\n", r.p.nres, r.p.rev.oid);
+	}
+	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+out:
+	run_release(&r);
+	return ret;
+}

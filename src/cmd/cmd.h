@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* What the commands share: option parsing, configuration, the state directory and its lock. */
+#ifndef DL_CMD_H
+#define DL_CMD_H
+
+#include "core/config.h"
+#include "core/pass.h"
+
+#define EXIT_OK 0
+#define EXIT_ERR 1
+#define EXIT_CHANGES 2
+#define EXIT_USAGE 64
+
+struct opts {
+	const char *config;
+	const char *repo, *branch, *tag, *semver, *commit, *path;
+	const char *root, *state;
+	int dry_run, exit_code, json, n;
+	const char *output;
+	const char *positional;
+	struct config cfg;
+	int lock_fd;
+};
+
+/* Parse argv (after the command name); prints usage errors itself and
+ * returns EXIT_USAGE, or 0. `allowed` lists the long options the command takes. */
+int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const char *allowed);
+void opts_release(struct opts *o);
+/* Load the config (-c, or /etc/driftless/agent.yaml when present) and merge flags. */
+int opts_config(struct opts *o);
+/* mkdir -p the state directory and take its lock (flock, non-blocking). */
+int state_open(struct opts *o, int lock);
+
+int cmd_apply(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif

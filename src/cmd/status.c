@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/* The status, history and version commands: read the state database, never the host. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cmd/cmd.h"
+#include "lib/err.h"
+#include "source/git.h"
+#include "state/db.h"
+
+#define STATUS_USAGE "driftless status [--state DIR] [-o text|json]"
+#define HISTORY_USAGE "driftless history [--state DIR] [-n N] [-o text|json]"
+
+static void fmt_time(char *out, size_t n, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int open_db(struct opts *o, struct db **db)
+{
+	if (opts_config(o) < 0)
+		return EXIT_ERR;
+	char *path = xasprintf("%s/driftless.db", o->state);
+	int exists = access(path, F_OK) == 0;
+	free(path);
+	if (!exists) {
+		fprintf(stderr, "error: no state in '%s': nothing has been applied yet\n", o->state);
+		return EXIT_ERR;
+	}
+	if (db_open(db, o->state) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		return EXIT_ERR;
+	}
+	return 0;
+}
+
+static int count_inv(struct db *db, struct arena *a)
+{
+	struct hmap m;
+	hmap_init(&m);
+	db_inv_load(db, a, &m);
+	int n = (int)m.n;
+	hmap_release(&m);
+	return n;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct opts o;
+	struct db *db = NULL;
+	struct arena a;
+	arena_init(&a);
+	int ret = opts_parse(&o, argc, argv, STATUS_USAGE, "csoh");
+	if (ret || (ret = open_db(&o, &db)))
+		goto out;
+	static const char *const keys[] = { "applied_revision", "applied_at", "attempted_revision",
+		"last_result", "rejected_revision", "rejected_reason", "in_progress", NULL };
+	const char *vals[8] = { 0 };
+	for (int i = 0; keys[i]; i++)
+		vals[i] = db_meta_get(db, keys[i], &a);
+	int n = count_inv(db, &a);
+	char when[32] = "";
+	if (vals[1])
+		fmt_time(when, sizeof(when), strtoll(vals[1], NULL, 10));
+	if (o.json) {
+		struct buf b = BUF_INIT;
+		buf_adds(&b, "{\"lastAppliedRevision\":");
+		buf_add_json_str(&b, vals[0]);
+		buf_adds(&b, ",\"lastAppliedAt\":");
+		buf_add_json_str(&b, vals[1] ? when : NULL);
+		buf_adds(&b, ",\"lastAttemptedRevision\":");
+		buf_add_json_str(&b, vals[2]);
+		buf_adds(&b, ",\"lastResult\":");
+		buf_add_json_str(&b, vals[3]);
+		buf_adds(&b, ",\"rejectedRevision\":");
+		buf_add_json_str(&b, vals[4]);
+		buf_adds(&b, ",\"rejectedReason\":");
+		buf_add_json_str(&b, vals[5]);
+		buf_addf(&b, ",\"interrupted\":%s,\"managedResources\":%d}\n", vals[6] ? "true" : "false", n);
+		fputs(b.ptr, stdout);
+		buf_release(&b);
+	} else {
+		printf("applied revision:   %s%s%s\n", vals[0] ? vals[0] : "(none)",
+		       vals[1] ? " at " : "", when);
+		printf("attempted revision: %s\n", vals[2] ? vals[2] : "(none)");
+		printf("last result:        %s\n", vals[3] ? vals[3] : "(none)");
+		printf("managed resources:  %d\n", n);
+		if (vals[6])
+			printf("interrupted:        apply of %s did not finish; the next pass converges it\n", vals[6]);
+		if (vals[4])
+			printf("rejected revision:  %s\n%s\n", vals[4], vals[5] ? vals[5] : "");
+	}
+out:
+	db_close(db);
+	arena_release(&a);
+	opts_release(&o);
+	return ret;
+}
+
+struct hist {
+	struct db *db;
+	struct buf *json;
+	int first;
+};
+
+static int hist_outcome(void *ctx, const char *id, const char *outcome, const char *detail)
+{
+	struct hist *h = ctx;
+	if (h->json) {
+		buf_addf(h->json, "%s{\"id\":", h->first ? "" : ",");
+		buf_add_json_str(h->json, id);
+		buf_adds(h->json, ",\"outcome\":");
+		buf_add_json_str(h->json, outcome);
+		buf_adds(h->json, ",\"detail\":");
+		buf_add_json_str(h->json, detail);
+		buf_addch(h->json, '}');
+		h->first = 0;
+	} else {
+		printf("    %-9s %s%s%s%s\n", outcome, id, detail && *detail ? " (" : "",
+		       detail ? detail : "", detail && *detail ? ")" : "");
+	}
+	return 0;
+}
+
+static int hist_pass(void *ctx, const struct pass_record *r)
+{
+	struct hist *h = ctx;
+	char when[32];
+	fmt_time(when, sizeof(when), r->started_ms);
+	if (h->json) {
+		struct buf *b = h->json;
+		buf_addf(b, "%s{\"id\":%lld,\"time\":\"%s\",\"durationMs\":%lld,\"command\":", h->first ? "" : ",",
+			 (long long)r->id, when, (long long)(r->finished_ms - r->started_ms));
+		buf_add_json_str(b, r->command);
+		buf_adds(b, ",\"revision\":");
+		buf_add_json_str(b, r->commit);
+		buf_adds(b, ",\"ref\":");
+		buf_add_json_str(b, r->ref);
+		buf_adds(b, ",\"author\":");
+		buf_add_json_str(b, r->author);
+		buf_adds(b, ",\"summary\":");
+		buf_add_json_str(b, r->summary);
+		buf_adds(b, ",\"result\":");
+		buf_add_json_str(b, r->result);
+		buf_adds(b, ",\"error\":");
+		buf_add_json_str(b, r->error);
+		buf_adds(b, ",\"counts\":{");
+		for (int i = 0; i < OUT__COUNT; i++)
+			buf_addf(b, "%s\"%s\":%d", i ? "," : "", outcome_names[i], r->counts[i]);
+		buf_adds(b, "},\"resources\":[");
+		h->first = 1;
+		db_outcomes(h->db, r->id, hist_outcome, h);
+		buf_adds(b, "]}");
+		h->first = 0;
+		return 0;
+	}
+	printf("%s  %.12s  %-8s %s  \"%s\"  (%d created, %d updated, %d deleted, %d failed, %d skipped, %lld ms)\n",
+	       when, r->commit ? r->commit : "", r->result ? r->result : "", r->author ? r->author : "",
+	       r->summary ? r->summary : "", r->counts[OUT_CREATED], r->counts[OUT_UPDATED],
+	       r->counts[OUT_DELETED], r->counts[OUT_FAILED], r->counts[OUT_SKIPPED],
+	       (long long)(r->finished_ms - r->started_ms));
+	if (r->error) {
+		const char *e = r->error;
+		while (*e) {
+			size_t len = strcspn(e, "\n");
+			printf("    %.*s\n", (int)len, e);
+			e += len + (e[len] == '\n');
+		}
+	}
+	db_outcomes(h->db, r->id, hist_outcome, h);
+	return 0;
+}
+
+int cmd_history(int argc, char **argv)
+{
+	struct opts o;
+	struct db *db = NULL;
+	int ret = opts_parse(&o, argc, argv, HISTORY_USAGE, "csonh");
+	if (ret || (ret = open_db(&o, &db)))
+		goto out;
+	struct buf b = BUF_INIT;
+	struct hist h = { db, o.json ? &b : NULL, 1 };
+	if (o.json)
+		buf_adds(&b, "{\"passes\":[");
+	if (db_passes(db, o.n, hist_pass, &h) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		ret = EXIT_ERR;
+	} else if (o.json) {
+		buf_adds(&b, "]}\n");
+		fputs(b.ptr, stdout);
+	}
+	buf_release(&b);
+out:
+	db_close(db);
+	opts_release(&o);
+	return ret;
+}
+
+int cmd_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "error: unexpected argument '%s'\nusage: driftless version\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	printf("driftless %s (libgit2 %s)\n", DRIFTLESS_VERSION, gitsrc_version());
+	return EXIT_OK;
+}

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/* Plan (observe every resource, decide prunes) and apply (carry out changes in dependency order, then record). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "core/pass.h"
+#include "lib/err.h"
+#include "state/db.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct change *add_change(struct pass *p, struct resource *res)
+{
+	if (p->nchanges == p->capchanges) {
+		p->capchanges = p->capchanges ? p->capchanges * 2 : 64;
+		p->changes = xrealloc(p->changes, p->capchanges * sizeof(*p->changes));
+	}
+	struct change *c = &p->changes[p->nchanges++];
+	memset(c, 0, sizeof(*c));
+	c->res = res;
+	return c;
+}
+
+static void fail(struct change *c, enum outcome o, const char *msg)
+{
+	c->outcome = o;
+	free(c->error);
+	c->error = xstrdup(msg);
+	c->res->failed = 1;
+}
+
+/* A resource the inventory holds but Git no longer declares. */
+static struct resource *prune_resource(struct pass *p, struct inv_entry *e)
+{
+	const struct kind *k = kind_find(e->kind);
+	if (!k || !e->path)
+		return NULL;
+	struct resource *r = pass_new_resource(p, k);
+	r->id = e->id;
+	r->name = strchr(e->id, '/') ? strchr(e->id, '/') + 1 : e->id;
+	r->path = e->path;
+	*(const char **)((char *)r->spec + k->path_offset) = e->path;
+	return r;
+}
+
+static int depth_of(const char *path)
+{
+	int d = 0;
+	for (; *path; path++)
+		d += *path == '/';
+	return d;
+}
+
+static int cmp_prune(const void *a, const void *b)
+{
+	const struct change *x = a, *y = b;
+	int dx = depth_of(x->res->path), dy = depth_of(y->res->path);
+	if (dx != dy)
+		return dy - dx;		/* deepest first: children before parents */
+	return strcmp(y->res->path, x->res->path);
+}
+
+static void plan_prune(struct pass *p, struct inv_entry *e, int *nprune)
+{
+	if (!e->created || !e->prune || !p->prune) {
+		/* adopted, or kept by request: forget it, never delete it */
+		struct resource *r = prune_resource(p, e);
+		if (!r)
+			return;
+		struct change *c = add_change(p, r);
+		c->inv = e;
+		c->action = ACT_NONE;
+		buf_adds(&c->what, e->created ? "kept on the host (prune disabled), no longer managed"
+					      : "adopted, left on the host, no longer managed");
+		return;
+	}
+	struct resource *r = prune_resource(p, e);
+	if (!r)
+		return;
+	struct change *c = add_change(p, r);
+	c->inv = e;
+	struct stat st;
+	int rc = fs_lstat(&p->root, e->path, &st);
+	if (rc < 0) {
+		fail(c, OUT_FAILED, err_msg());
+		return;
+	}
+	if (rc == 1) {
+		buf_adds(&c->what, "already gone");
+		return;
+	}
+	c->exists = 1;
+	c->action = ACT_DELETE;
+	(*nprune)++;
+}
+
+int pass_plan(struct pass *p, struct db *db)
+{
+	if (db) {
+		if (db_inv_load(db, &p->arena, &p->inv) < 0 || db_stat_load(db, &p->arena, &p->stats) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < p->nres; i++) {
+		struct resource *res = p->res[i];
+		struct change *c = add_change(p, res);
+		c->inv = hmap_get(&p->inv, res->id);
+		if (c->inv)
+			c->inv->seen = 1;
+		if (res->kind->observe(res, p, c) < 0) {
+			fail(c, OUT_FAILED, err_msg());
+			continue;
+		}
+		if (c->exists && c->type == NODE_FILE)
+			c->foreign = !c->inv || !c->inv->content || strcmp(c->inv->content, c->oid);
+		if (!c->inv && c->exists && c->action != ACT_NONE && c->action != ACT_DELETE &&
+		    !res->adopt && res->kind != kind_find("Directory")) {
+			char *m = xasprintf("'%s' already exists and was not created by driftless;"
+					    " set 'adopt: true' to take it over (its content is backed up first)",
+					    res->path);
+			fail(c, OUT_FAILED, m);
+			free(m);
+			continue;
+		}
+		c->created = c->inv ? c->inv->created : !c->exists;
+		/* drift: the host moved away from a spec that did not change */
+		if (c->inv && c->action != ACT_NONE && c->inv->digest && !strcmp(c->inv->digest, res->digest)) {
+			c->drifted = 1;
+			if (res->drift != DRIFT_REPAIR)
+				c->action = ACT_NONE;
+		}
+		/* the same id now manages another path: the old one is pruned */
+		if (c->inv && c->inv->path && res->path && strcmp(c->inv->path, res->path) &&
+		    c->inv->created && !hmap_get(&p->by_path, c->inv->path)) {
+			struct inv_entry *old = arena_alloc(&p->arena, sizeof(*old));
+			*old = *c->inv;
+			int dummy = 0;
+			plan_prune(p, old, &dummy);
+			p->changes[p->nchanges - 1].inv = NULL;	/* the id stays in the inventory */
+			c = &p->changes[p->nchanges - 2];
+		}
+	}
+	/* prune: what the inventory holds that Git no longer declares */
+	size_t first_prune = p->nchanges;
+	int nprune = 0;
+	size_t it = 0;
+	const char *key;
+	void *val;
+	while (hmap_next(&p->inv, &it, &key, &val)) {
+		struct inv_entry *e = val;
+		if (!e->seen)
+			plan_prune(p, e, &nprune);
+	}
+	qsort(p->changes + first_prune, p->nchanges - first_prune, sizeof(*p->changes), cmp_prune);
+	if (p->nres == 0 && nprune > 0 && !p->allow_empty) {
+		diag_add(&p->diag, NULL, 0, 0,
+			 "revision %.12s would remove every managed resource (%d); refusing"
+			 " (set 'allowEmpty: true' in the agent config to allow it)", p->rev.oid, nprune);
+		return -1;
+	}
+	return 0;
+}
+
+static int record_inventory(struct pass *p, struct change *c)
+{
+	struct resource *res = c->res;
+	if (c->outcome == OUT_FAILED || c->outcome == OUT_SKIPPED)
+		return 0;
+	if (c->action == ACT_DELETE || (!res->digest[0] && c->inv)) {
+		/* deleted, or forgotten */
+		if (c->inv)
+			return db_inv_del(p->db, res->id);
+		return 0;
+	}
+	if (!res->digest[0])
+		return 0;
+	const char *content = c->new_oid[0] ? c->new_oid : c->oid;
+	if (c->inv && c->action == ACT_NONE && c->inv->digest && !strcmp(c->inv->digest, res->digest) &&
+	    c->inv->path && res->path && !strcmp(c->inv->path, res->path) &&
+	    !strcmp(c->inv->content ? c->inv->content : "", content) && !c->drifted)
+		return 0;	/* nothing new to remember: the no-op pass writes nothing */
+	struct inv_entry e = {
+		.id = res->id,
+		.kind = res->kind->name,
+		.path = res->path,
+		.type = c->type,
+		.created = c->created,
+		.prune = res->prune,
+		.digest = res->digest,
+		.content = content,
+		.order = res->order,
+	};
+	if (c->action == ACT_CREATE || c->action == ACT_UPDATE)
+		e.type = res->kind == kind_find("Directory") ? NODE_DIR :
+			 res->kind == kind_find("Symlink") ? NODE_LINK : NODE_FILE;
+	if (c->drifted && c->action == ACT_NONE)
+		e.digest = c->inv->digest;	/* still drifted: keep the applied digest */
+	return db_inv_put(p->db, &e);
+}
+
+int pass_apply(struct pass *p)
+{
+	int nwork = 0;
+	for (size_t i = 0; i < p->nchanges; i++)
+		if (p->changes[i].action != ACT_NONE)
+			nwork++;
+
+	/* intent: before touching the host, remember what we are about to create,
+	 * so a crash half way leaves an inventory that still owns it */
+	if (nwork && !p->dry_run) {
+		if (db_begin(p->db) < 0)
+			return -1;
+		int r = db_meta_set(p->db, "attempted_revision", p->rev.oid);
+		for (size_t i = 0; !r && i < p->nchanges; i++) {
+			struct change *c = &p->changes[i];
+			if (c->action != ACT_CREATE || c->inv)
+				continue;
+			struct inv_entry e = { .id = c->res->id, .kind = c->res->kind->name,
+					       .path = c->res->path, .type = NODE_NONE, .created = 1,
+					       .prune = c->res->prune, .digest = "", .content = "",
+					       .order = c->res->order };
+			r = db_inv_put(p->db, &e);
+		}
+		if (!r)
+			r = db_meta_set(p->db, "in_progress", p->rev.oid);
+		if (r < 0 || db_commit(p->db) < 0) {
+			db_rollback(p->db);
+			return -1;
+		}
+	}
+
+	for (size_t i = 0; i < p->nchanges; i++) {
+		struct change *c = &p->changes[i];
+		struct resource *res = c->res;
+		if (c->outcome == OUT_FAILED)
+			continue;
+		if (c->action == ACT_NONE) {
+			c->outcome = OUT_UNCHANGED;
+			continue;
+		}
+		struct resource *bad = NULL;
+		for (size_t d = 0; d < res->ndeps; d++)
+			if (res->deps[d]->failed)
+				bad = res->deps[d];
+		if (bad) {
+			char *m = xasprintf("dependency %s failed", bad->id);
+			fail(c, OUT_SKIPPED, m);
+			free(m);
+			continue;
+		}
+		if (p->dry_run) {
+			c->outcome = c->action == ACT_CREATE ? OUT_CREATED :
+				     c->action == ACT_UPDATE ? OUT_UPDATED : OUT_DELETED;
+			continue;
+		}
+		int64_t t0 = now_ms();
+		int r = res->kind->apply(c, p);
+		c->ms = now_ms() - t0;
+		if (r < 0) {
+			fail(c, OUT_FAILED, err_msg());
+		} else if (r > 0) {
+			fail(c, OUT_SKIPPED, err_msg());
+			res->failed = 0;
+		} else {
+			c->outcome = c->action == ACT_CREATE ? OUT_CREATED :
+				     c->action == ACT_UPDATE ? OUT_UPDATED : OUT_DELETED;
+		}
+	}
+	for (size_t i = 0; i < p->nchanges; i++)
+		p->counts[p->changes[i].outcome]++;
+	return 0;
+}
+
+const char *pass_result(const struct pass *p)
+{
+	if (p->counts[OUT_FAILED] || p->counts[OUT_SKIPPED])
+		return p->counts[OUT_CREATED] + p->counts[OUT_UPDATED] + p->counts[OUT_DELETED]
+			       ? "partial" : "failed";
+	return "applied";
+}
+
+int pass_record(struct pass *p, const char *command)
+{
+	int changed = p->counts[OUT_CREATED] + p->counts[OUT_UPDATED] + p->counts[OUT_DELETED] +
+		      p->counts[OUT_FAILED] + p->counts[OUT_SKIPPED];
+	int dirty_stats = 0;
+	size_t it = 0;
+	void *val;
+	while (hmap_next(&p->stats, &it, NULL, &val))
+		if (((struct stat_entry *)val)->dirty)
+			dirty_stats = 1;
+	int inv_work = 0;
+	for (size_t i = 0; i < p->nchanges; i++)
+		if (p->changes[i].action != ACT_NONE || !p->changes[i].inv ||
+		    strcmp(p->changes[i].inv->digest ? p->changes[i].inv->digest : "",
+			   p->changes[i].res->digest))
+			inv_work = 1;
+	char *applied = db_meta_get(p->db, "applied_revision", &p->arena);
+	int new_rev = !applied || strcmp(applied, p->rev.oid);
+	if (!changed && !dirty_stats && !inv_work && !new_rev)
+		return 0;	/* a no-op pass costs no write */
+
+	if (db_begin(p->db) < 0)
+		return -1;
+	int r = 0;
+	for (size_t i = 0; !r && i < p->nchanges; i++)
+		r = record_inventory(p, &p->changes[i]);
+	it = 0;
+	while (!r && hmap_next(&p->stats, &it, NULL, &val)) {
+		struct stat_entry *e = val;
+		if (e->dirty)
+			r = db_stat_put(p->db, e);
+	}
+	if (!r && (changed || new_rev)) {
+		struct pass_record rec = {
+			.started_ms = p->started_ns / 1000000,
+			.finished_ms = now_ms(),
+			.command = command,
+			.commit = p->rev.oid,
+			.ref = p->rev.ref,
+			.author = p->rev.author,
+			.summary = p->rev.summary,
+			.result = pass_result(p),
+		};
+		memcpy(rec.counts, p->counts, sizeof(rec.counts));
+		r = db_pass_add(p->db, &rec);
+		p->pass_id = rec.id;
+		for (size_t i = 0; !r && i < p->nchanges; i++) {
+			struct change *c = &p->changes[i];
+			if (c->outcome == OUT_UNCHANGED && !c->drifted)
+				continue;
+			const char *detail = c->error ? c->error : c->what.ptr;
+			if (c->drifted && c->outcome == OUT_UNCHANGED)
+				detail = "drift reported, not repaired (driftless/drift)";
+			r = db_outcome_add(p->db, rec.id, c->res->id, outcome_names[c->outcome], detail);
+		}
+	}
+	char ts[32];
+	snprintf(ts, sizeof(ts), "%lld", (long long)now_ms());
+	if (!r)
+		r = db_meta_set(p->db, "attempted_revision", p->rev.oid);
+	if (!r)
+		r = db_meta_set(p->db, "applied_revision", p->rev.oid);
+	if (!r)
+		r = db_meta_set(p->db, "applied_at", ts);
+	if (!r)
+		r = db_meta_set(p->db, "last_result", pass_result(p));
+	if (!r)
+		r = db_meta_set(p->db, "in_progress", NULL);
+	if (!r)
+		r = db_meta_set(p->db, "rejected_revision", NULL);
+	if (r < 0 || db_commit(p->db) < 0) {
+		db_rollback(p->db);
+		return -1;
+	}
+	return 0;
+}

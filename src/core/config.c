@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/* Parsing agent.yaml: local, root-owned configuration that Git can never widen. */
+#include <stdlib.h>
+#include <string.h>
+#include "core/check.h"
+#include "core/config.h"
+#include "lib/err.h"
+#include "source/yaml.h"
+
+void config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	arena_init(&c->arena);
+	static const char *const all[] = { "/" };
+	c->policy.roots = (const char **)all;
+	c->policy.nroots = 1;
+	c->policy.max_file_size = 64u << 20;
+	c->prune = 1;
+	c->interval_ms = 60000;
+	c->full_resync_ms = 600000;
+	c->listen = "127.0.0.1:9180";
+}
+
+void config_release(struct config *c)
+{
+	arena_release(&c->arena);
+}
+
+int64_t config_duration(const char *s)
+{
+	char *end;
+	if (!s || !*s)
+		return -1;
+	double v = strtod(s, &end);
+	if (end == s || v < 0)
+		return -1;
+	if (!strcmp(end, "ms"))
+		return (int64_t)v;
+	if (!strcmp(end, "s") || !*end)
+		return (int64_t)(v * 1000);
+	if (!strcmp(end, "m"))
+		return (int64_t)(v * 60000);
+	if (!strcmp(end, "h"))
+		return (int64_t)(v * 3600000);
+	return -1;
+}
+
+static const char *str(struct diag *d, const char *file, struct ynode *n, const char *what)
+{
+	if (!n || n->type != YNODE_SCALAR || yaml_is_null(n)) {
+		if (n)
+			diag_add(d, file, n->line, n->col, "'%s' must be a string", what);
+		return NULL;
+	}
+	return n->str;
+}
+
+static int boolean(struct diag *d, const char *file, struct ynode *n, const char *what, int *out)
+{
+	if (n->type == YNODE_SCALAR && !n->quoted && !strcmp(n->str, "true"))
+		*out = 1;
+	else if (n->type == YNODE_SCALAR && !n->quoted && !strcmp(n->str, "false"))
+		*out = 0;
+	else {
+		diag_add(d, file, n->line, n->col, "'%s' must be true or false", what);
+		return -1;
+	}
+	return 0;
+}
+
+static void known(struct diag *d, const char *file, struct ynode *m, const char *prefix,
+		  const char *const *keys)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		int ok = 0;
+		for (const char *const *k = keys; *k; k++)
+			ok |= !strcmp(*k, m->keys[i]->str);
+		if (!ok)
+			diag_add(d, file, m->keys[i]->line, m->keys[i]->col, "unknown field '%s%s'",
+				 prefix, m->keys[i]->str);
+	}
+}
+
+static void duration(struct diag *d, const char *file, struct ynode *n, const char *what, int64_t *out)
+{
+	const char *s = str(d, file, n, what);
+	int64_t v = config_duration(s);
+	if (s && v <= 0)
+		diag_add(d, file, n->line, n->col, "'%s' must be a duration like \"60s\" or \"10m\"", what);
+	else if (s)
+		*out = v;
+}
+
+int config_load(struct config *c, const char *file, struct diag *diag)
+{
+	static const char *const top[] = { "source", "policy", "prune", "allowEmpty", "fullResync",
+		"secrets", "listen", "apiTokenFile", "webhook", "notify", "fleet", "vars", NULL };
+	static const char *const src[] = { "url", "branch", "tag", "semver", "commit", "path",
+		"interval", "auth", "verify", "caFile", NULL };
+	static const char *const pol[] = { "roots", "kinds", "allowSetid", "maxFileSize", NULL };
+	FILE *fp = fopen(file, "re");
+	struct buf b = BUF_INIT;
+	size_t before = diag->n;
+
+	if (!fp)
+		return err_set_errno("cannot read config '%s'", file);
+	char tmp[8192];
+	size_t n;
+	while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0 && b.len < (1u << 20))
+		buf_add(&b, tmp, n);
+	fclose(fp);
+	c->file = arena_strdup(&c->arena, file);
+	struct ystream ys = { 0 };
+	if (yaml_parse(&c->arena, c->file, b.ptr ? b.ptr : "", b.len, &yaml_default_limits, &ys, diag) < 0) {
+		buf_release(&b);
+		return -1;
+	}
+	buf_release(&b);
+	if (!ys.n)
+		return 0;
+	struct ynode *root = ys.docs[0].root;
+	if (root->type != YNODE_MAP) {
+		diag_add(diag, c->file, root->line, root->col, "the config must be a mapping");
+		return -1;
+	}
+	known(diag, c->file, root, "", top);
+	struct ynode *s = yaml_map_get(root, "source");
+	if (s && s->type == YNODE_MAP) {
+		known(diag, c->file, s, "source.", src);
+		struct ynode *v;
+		if ((v = yaml_map_get(s, "url")))
+			c->url = str(diag, c->file, v, "source.url");
+		if ((v = yaml_map_get(s, "branch")))
+			c->branch = str(diag, c->file, v, "source.branch");
+		if ((v = yaml_map_get(s, "tag")))
+			c->tag = str(diag, c->file, v, "source.tag");
+		if ((v = yaml_map_get(s, "semver")))
+			c->semver = str(diag, c->file, v, "source.semver");
+		if ((v = yaml_map_get(s, "commit")))
+			c->commit = str(diag, c->file, v, "source.commit");
+		if ((v = yaml_map_get(s, "path")))
+			c->path = str(diag, c->file, v, "source.path");
+		if ((v = yaml_map_get(s, "caFile")))
+			c->ca_file = str(diag, c->file, v, "source.caFile");
+		if ((v = yaml_map_get(s, "interval")))
+			duration(diag, c->file, v, "source.interval", &c->interval_ms);
+	} else if (s) {
+		diag_add(diag, c->file, s->line, s->col, "'source' must be a mapping");
+	}
+	struct ynode *p = yaml_map_get(root, "policy");
+	if (p && p->type == YNODE_MAP) {
+		known(diag, c->file, p, "policy.", pol);
+		struct ynode *r = yaml_map_get(p, "roots");
+		if (r && r->type == YNODE_SEQ) {
+			c->policy.roots = arena_alloc(&c->arena, (r->n + 1) * sizeof(char *));
+			c->policy.nroots = 0;
+			for (size_t i = 0; i < r->n; i++) {
+				const char *norm, *e;
+				struct ynode *it = r->vals[i];
+				if (it->type != YNODE_SCALAR ||
+				    (e = check_host_path(&c->arena, it->str, it->len, &norm))) {
+					diag_add(diag, c->file, it->line, it->col,
+						 "'policy.roots' entries must be absolute paths");
+					continue;
+				}
+				c->policy.roots[c->policy.nroots++] = norm;
+			}
+		} else if (r) {
+			diag_add(diag, c->file, r->line, r->col, "'policy.roots' must be a list of paths");
+		}
+		struct ynode *v;
+		if ((v = yaml_map_get(p, "allowSetid")))
+			boolean(diag, c->file, v, "policy.allowSetid", &c->policy.allow_setid);
+		if ((v = yaml_map_get(p, "maxFileSize"))) {
+			const char *t = str(diag, c->file, v, "policy.maxFileSize");
+			char *end;
+			unsigned long long sz = t ? strtoull(t, &end, 10) : 0;
+			if (t && (*end || !sz))
+				diag_add(diag, c->file, v->line, v->col, "'policy.maxFileSize' must be a number of bytes");
+			else if (t)
+				c->policy.max_file_size = sz;
+		}
+	}
+	struct ynode *v;
+	if ((v = yaml_map_get(root, "prune")))
+		boolean(diag, c->file, v, "prune", &c->prune);
+	if ((v = yaml_map_get(root, "allowEmpty")))
+		boolean(diag, c->file, v, "allowEmpty", &c->allow_empty);
+	if ((v = yaml_map_get(root, "fullResync")))
+		duration(diag, c->file, v, "fullResync", &c->full_resync_ms);
+	if ((v = yaml_map_get(root, "listen")))
+		c->listen = str(diag, c->file, v, "listen");
+	return diag->n > before ? -1 : 0;
+}

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* The resource model: kinds as tables, resources, observations, changes and the pass that holds them. */
+#ifndef DL_MODEL_H
+#define DL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "lib/arena.h"
+#include "lib/buf.h"
+#include "lib/diag.h"
+#include "lib/fs.h"
+#include "lib/hmap.h"
+
+struct ynode;
+struct pass;
+struct resource;
+struct change;
+struct db;
+struct gitsrc;
+
+/* ---- the spec schema: data the core parses, so kinds never see YAML ---- */
+
+enum field_type {
+	FIELD_STR,	/* char *: any string without control characters */
+	FIELD_TEXT,	/* struct text: any string, may hold newlines (file content) */
+	FIELD_PATH,	/* char *: absolute host path, normalised by the core */
+	FIELD_MODE,	/* struct optmode: quoted octal string */
+	FIELD_BOOL,	/* int: true/false, -1 when absent */
+	FIELD_ENUM,	/* int: index into field.enums; 0 (the first) when absent */
+	FIELD_ID,	/* char *: user or group name, or a numeric id */
+	FIELD_RELPATH,	/* char *: a path inside the repository, relative to the manifest */
+	FIELD_TARGET,	/* char *: symlink target, absolute or relative */
+};
+
+#define FIELD_REQUIRED 1u
+
+struct field {
+	const char *name;
+	enum field_type type;
+	size_t offset;
+	unsigned flags;
+	const char *const *enums;	/* NULL-terminated, FIELD_ENUM only */
+};
+
+struct text {
+	const char *ptr;	/* NULL when absent */
+	size_t len;
+};
+
+struct optmode {
+	int set;
+	mode_t mode;
+};
+
+/* Where a field of a document came from, for FILE:LINE:COL. */
+struct srcpos {
+	const char *file;
+	int line, col;
+};
+
+/* ---- kinds ---- */
+
+enum action { ACT_NONE, ACT_CREATE, ACT_UPDATE, ACT_DELETE };
+
+enum outcome {
+	OUT_UNCHANGED, OUT_CREATED, OUT_UPDATED, OUT_DELETED, OUT_FAILED, OUT_SKIPPED,
+	OUT__COUNT
+};
+
+extern const char *const outcome_names[OUT__COUNT];
+extern const char *const action_names[];
+
+struct kind {
+	const char *name;		/* manifest `kind:` */
+	const struct field *fields;	/* schema of spec:, parsed by the core */
+	size_t spec_size;
+	size_t path_offset;		/* offset of the managed path in the spec, or SIZE_MAX */
+	/* semantic checks after the schema: resolve sources, owners, expand children */
+	int (*check)(struct resource *res, struct pass *p);
+	/* read the host (no side effects) and decide the change */
+	int (*observe)(struct resource *res, struct pass *p, struct change *chg);
+	/* carry out chg (one atomic host operation per resource where possible) */
+	int (*apply)(struct change *chg, struct pass *p);
+	/* optional: append a unified diff of the content change to out */
+	int (*diff)(struct change *chg, struct pass *p, struct buf *out);
+};
+
+/* NULL-terminated registry (kinds/registry.c). */
+extern const struct kind *const kinds[];
+const struct kind *kind_find(const char *name);
+
+/* ---- resources ---- */
+
+enum drift_policy { DRIFT_REPAIR, DRIFT_REPORT, DRIFT_IGNORE };
+extern const char *const drift_names[];
+
+enum node_type { NODE_NONE, NODE_FILE, NODE_DIR, NODE_LINK, NODE_OTHER };
+extern const char *const node_type_names[];
+
+struct resource {
+	const struct kind *kind;
+	const char *name;
+	const char *id;			/* "Kind/name" */
+	struct srcpos pos;		/* the document */
+	int doc_index;
+	const char *manifest;		/* repository path of the manifest file */
+	const char *manifest_dir;	/* its directory ("" for the root) */
+	struct ynode *doc;		/* the parsed document, for positions */
+	void *spec;			/* kind->spec_size bytes */
+	const char *path;		/* normalised managed path or NULL */
+	int drift;			/* enum drift_policy */
+	int prune;			/* 0: keep on the host when removed from Git */
+	int adopt;			/* may take over a pre-existing path */
+	struct resource *parent;	/* for children expanded from a Directory source */
+
+	const char **dep_ids;		/* as written in dependsOn */
+	struct srcpos *dep_pos;
+	size_t ndep_ids;
+	struct resource **deps;		/* resolved, including implicit parents */
+	size_t ndeps, capdeps;
+
+	const char *digest_extra;	/* set by check: e.g. the blob id of a source */
+	char digest[41];		/* hash of the desired state, to notice spec changes */
+	int order;			/* position in the apply order */
+	int failed;			/* this pass: failed or skipped, so dependents skip */
+	int mark;			/* graph walk scratch */
+};
+
+/* ---- inventory: what the agent manages, from the state database ---- */
+
+struct inv_entry {
+	const char *id;
+	const char *kind;
+	const char *path;
+	int type;		/* enum node_type that was written */
+	int created;		/* 1: the agent created it; 0: adopted, never pruned */
+	int prune;		/* 0: driftless/prune "false" */
+	const char *digest;	/* desired-state digest when last applied */
+	const char *content;	/* blob id last written, for regular files */
+	int order;
+	int seen;		/* scratch: still declared this pass */
+};
+
+/* stat cache entry: git-index-like identity of a file and its blob id */
+struct stat_entry {
+	const char *path;
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+	char oid[41];
+	int dirty;
+};
+
+/* ---- a change: what the plan says to do with one resource ---- */
+
+struct change {
+	struct resource *res;
+	struct inv_entry *inv;		/* inventory row, when there is one */
+	enum action action;
+	enum outcome outcome;
+	struct buf what;		/* "content, mode 0644 -> 0600" */
+	struct buf diff;		/* unified diff of contents (plan) */
+	char *error;			/* when failed or skipped: the reason */
+	/* what the host had, filled by observe */
+	int exists;
+	int type;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	char oid[41];			/* blob id of the current content, "" if unknown */
+	off_t size;
+	int drifted;			/* differs from what the agent last wrote */
+	int foreign;			/* current content was not written by the agent */
+	int created;			/* for the inventory: agent created it */
+	char new_oid[41];		/* blob id written */
+	long long ms;
+};
+
+/* ---- the pass ---- */
+
+struct policy {
+	const char **roots;		/* normalised absolute paths */
+	size_t nroots;
+	int allow_setid;
+	uint64_t max_file_size;
+};
+
+struct revision {
+	char oid[41];
+	char ref[256];		/* fully qualified ref or "" for a pinned commit */
+	char *author;		/* "Name <email>" */
+	char *summary;		/* first line of the message */
+	int64_t time;
+};
+
+struct pass {
+	struct arena arena;
+	struct diag diag;
+	struct fsroot root;
+	const char *state_dir;
+	const struct policy *policy;
+	struct gitsrc *git;		/* source of manifests and source: blobs */
+	struct db *db;			/* state database, or NULL for validate */
+	struct revision rev;
+	const char *entry;		/* --path inside the repository, normalised, "" for the root */
+
+	struct resource **res;
+	size_t nres, capres;
+	struct hmap by_id;		/* id -> resource */
+	struct hmap by_path;		/* path -> resource */
+	struct hmap inv;		/* id -> inv_entry */
+	struct hmap stats;		/* path -> stat_entry */
+	struct hmap users, groups;	/* name -> (uintptr_t id + 1) */
+	int ids_loaded;
+
+	struct change *changes;		/* in apply order, prunes last */
+	size_t nchanges, capchanges;
+	int64_t pass_id;
+
+	int dry_run;
+	int allow_empty;
+	int prune;
+	int counts[OUT__COUNT];
+	int64_t started_ns;
+};
+
+#endif

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by File, Directory and Symlink. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+#include "kinds/common.h"
+#include "lib/err.h"
+
+void what_add(struct change *chg, const char *fmt, ...)
+{
+	va_list ap;
+	if (chg->what.len)
+		buf_adds(&chg->what, ", ");
+	va_start(ap, fmt);
+	buf_vaddf(&chg->what, fmt, ap);
+	va_end(ap);
+}
+
+void owner_resolve(struct pass *p, struct resource *res, struct owner *o)
+{
+	if (o->owner) {
+		if (pass_uid(p, o->owner, &o->uid) < 0)
+			res_diag(p, res, "owner", "%s", err_msg());
+		else
+			o->has_uid = 1;
+	}
+	if (o->group) {
+		if (pass_gid(p, o->group, &o->gid) < 0)
+			res_diag(p, res, "group", "%s", err_msg());
+		else
+			o->has_gid = 1;
+	}
+}
+
+static int node_type_of(mode_t m)
+{
+	if (S_ISREG(m))
+		return NODE_FILE;
+	if (S_ISDIR(m))
+		return NODE_DIR;
+	if (S_ISLNK(m))
+		return NODE_LINK;
+	return NODE_OTHER;
+}
+
+int path_observe(struct pass *p, const char *path, struct change *chg, struct stat *st)
+{
+	int r = fs_lstat(&p->root, path, st);
+	if (r < 0)
+		return -1;
+	chg->exists = r == 0;
+	if (!chg->exists) {
+		chg->type = NODE_NONE;
+		return 0;
+	}
+	chg->type = node_type_of(st->st_mode);
+	chg->mode = st->st_mode & 07777;
+	chg->uid = st->st_uid;
+	chg->gid = st->st_gid;
+	chg->size = st->st_size;
+	return 0;
+}
+
+int attrs_differ(struct change *chg, const struct optmode *mode, const struct owner *o,
+		 mode_t type_bits)
+{
+	int d = 0;
+	(void)type_bits;
+	if (mode && mode->set && (chg->mode & 07777) != mode->mode) {
+		what_add(chg, "mode %04o -> %04o", (unsigned)chg->mode, (unsigned)mode->mode);
+		d = 1;
+	}
+	if (o->has_uid && chg->uid != o->uid) {
+		what_add(chg, "owner %u -> %u", (unsigned)chg->uid, (unsigned)o->uid);
+		d = 1;
+	}
+	if (o->has_gid && chg->gid != o->gid) {
+		what_add(chg, "group %u -> %u", (unsigned)chg->gid, (unsigned)o->gid);
+		d = 1;
+	}
+	return d;
+}
+
+int attrs_apply(struct pass *p, const char *path, const struct optmode *mode,
+		const struct owner *o)
+{
+	if ((o->has_uid || o->has_gid) &&
+	    fs_chown(&p->root, path, o->has_uid ? o->uid : (uid_t)-1,
+		     o->has_gid ? o->gid : (gid_t)-1) < 0)
+		return -1;
+	/* after chown, which clears setuid/setgid bits */
+	if (mode && mode->set && fs_chmod(&p->root, path, mode->mode) < 0)
+		return -1;
+	return 0;
+}
+
+static int remove_tree(struct pass *p, const char *path, int depth, const char *own_oid)
+{
+	struct stat st;
+	int r = fs_lstat(&p->root, path, &st);
+	if (r)
+		return r < 0 ? -1 : 0;
+	if (!S_ISDIR(st.st_mode)) {
+		if (S_ISREG(st.st_mode)) {
+			char oid[41];
+			if (pass_file_oid(p, path, &st, oid) < 0)
+				return -1;
+			if ((!own_oid || strcmp(own_oid, oid)) && pass_backup(p, path, oid) < 0)
+				return -1;
+		}
+		return fs_unlink(&p->root, path);
+	}
+	if (depth > 256)
+		return err_set("'%s' is nested too deeply to remove", path);
+	int fd = fs_open(&p->root, path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return err_set_errno("cannot open directory '%s'", path);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return err_set_errno("cannot read directory '%s'", path);
+	}
+	struct dirent *de;
+	int ret = 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char *sub = xasprintf("%s/%s", strcmp(path, "/") ? path : "", de->d_name);
+		ret = remove_tree(p, sub, depth + 1, NULL);
+		free(sub);
+		if (ret < 0)
+			break;
+	}
+	closedir(d);
+	if (ret < 0)
+		return -1;
+	return fs_rmdir(&p->root, path);
+}
+
+int path_remove(struct pass *p, const char *path, const struct inv_entry *inv)
+{
+	return remove_tree(p, path, 0, inv && inv->content && *inv->content ? inv->content : NULL);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* The spec structs of the file-like kinds, shared where one kind expands into another. */
+#ifndef DL_KINDS_H
+#define DL_KINDS_H
+
+#include <stdint.h>
+#include "kinds/common.h"
+
+struct file_spec {
+	const char *path;
+	struct text content;
+	const char *source;
+	struct optmode mode;
+	struct owner own;
+	int ensure;		/* 0 present, 1 absent */
+	int adopt;		/* -1 unset */
+	char blob[41];		/* desired content's blob id */
+};
+
+struct dir_spec {
+	const char *path;
+	struct optmode mode;
+	struct owner own;
+	const char *source;	/* repository folder to mirror */
+	int purge;
+	int ensure;
+	int adopt;
+};
+
+struct link_spec {
+	const char *path;
+	const char *target;
+	struct owner own;
+	int ensure;
+	int adopt;
+};
+
+extern const struct kind kind_file, kind_directory, kind_symlink;
+
+int file_resolve_source(struct pass *p, struct resource *res, const char *src, char oid[41],
+			uint64_t *size);
+int file_content(struct pass *p, struct file_spec *s, struct buf *out);
+
+#endif

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* The registry of kinds: a NULL-terminated table, looked up by name. */
+#include <string.h>
+#include "kinds/kinds.h"
+
+const struct kind *const kinds[] = {
+	&kind_file,
+	&kind_directory,
+	&kind_symlink,
+	NULL,
+};
+
+const struct kind *kind_find(const char *name)
+{
+	for (size_t i = 0; kinds[i]; i++)
+		if (!strcmp(kinds[i]->name, name))
+			return kinds[i];
+	return NULL;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* Bump allocator in large blocks; one per pass so a long-running agent cannot leak per pass. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/arena.h"
+#include "lib/err.h"
+
+#define ARENA_BLOCK 65536
+#define ARENA_ALIGN 16
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, cap;
+	_Alignas(ARENA_ALIGN) unsigned char data[];
+};
+
+void arena_init(struct arena *a)
+{
+	a->head = NULL;
+	a->total = 0;
+}
+
+void arena_release(struct arena *a)
+{
+	struct arena_block *b = a->head;
+	while (b) {
+		struct arena_block *next = b->next;
+		free(b);
+		b = next;
+	}
+	arena_init(a);
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	struct arena_block *b = a->head;
+	n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	if (!n)
+		n = ARENA_ALIGN;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
+		b = xmalloc(sizeof(*b) + cap);
+		b->used = 0;
+		b->cap = cap;
+		if (cap > ARENA_BLOCK / 4 && a->head) {
+			/* big allocation: keep the current block at the head */
+			b->next = a->head->next;
+			a->head->next = b;
+		} else {
+			b->next = a->head;
+			a->head = b;
+		}
+		a->total += cap;
+	}
+	void *p = b->data + b->used;
+	b->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+	char *p = arena_alloc(a, n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+	return arena_strndup(a, s, strlen(s));
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+	va_list ap, cp;
+	int n;
+
+	va_start(ap, fmt);
+	va_copy(cp, ap);
+	n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	BUG_ON(n < 0);
+	char *p = arena_alloc(a, (size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}

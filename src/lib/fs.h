@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one audited layer through which every host write goes. All paths are
+ * absolute host paths such as "/etc/motd"; they are resolved beneath the root
+ * directory fd with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS), so a symlink in any component (including the last,
+ * unless stated otherwise) or a ".." escape fails with an error rather than
+ * being followed. Paths handed in are already normalised (no "." or ".."
+ * components, no double slashes); fs functions still refuse "..".
+ */
+#ifndef DL_FS_H
+#define DL_FS_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include "lib/buf.h"
+
+/* Temporaries carry this prefix so a later start can recognise and remove them. */
+#define FS_TMP_PREFIX ".driftless-tmp."
+
+struct fsroot {
+	int fd;		/* O_PATH|O_DIRECTORY fd of the root */
+	char *path;	/* as given, for messages */
+};
+
+int fs_root_open(struct fsroot *out, const char *dir);
+void fs_root_close(struct fsroot *r);
+
+/*
+ * 1 when paths are resolved with openat2, 0 when with the component-wise
+ * O_NOFOLLOW walk: on kernels without openat2 (ENOSYS), or when the
+ * environment variable DRIFTLESS_FS_NO_OPENAT2=1 was set at the first call
+ * (for tests). Decided once per process.
+ */
+int fs_has_openat2(void);
+
+/*
+ * lstat(path) beneath the root. Returns 0 and fills st when it exists,
+ * 1 when it or a parent does not exist (ENOENT/ENOTDIR), -1 on other errors
+ * (a symlinked parent is an error: "'%s' has a symlink in its path").
+ */
+int fs_lstat(const struct fsroot *r, const char *path, struct stat *st);
+
+/* Open an existing file or directory beneath the root, never following a
+ * symlink. flags as for open(2) (O_NOFOLLOW|O_CLOEXEC are added). Returns
+ * the fd or -1 (errno kept). */
+int fs_open(const struct fsroot *r, const char *path, int flags);
+
+/* Open the parent directory of path (O_RDONLY|O_DIRECTORY) and point *base at
+ * the last component inside path. Returns the fd or -1. */
+int fs_open_parent(const struct fsroot *r, const char *path, const char **base);
+
+/* Read a whole regular file (refusing anything else, a symlink included,
+ * and anything over max bytes), appending it to out on success only. */
+int fs_read(const struct fsroot *r, const char *path, size_t max, struct buf *out);
+
+/* Read the target of a symlink, appending it to out on success only. */
+int fs_readlink(const struct fsroot *r, const char *path, struct buf *out);
+
+/*
+ * Replace path atomically with data: temporary file FS_TMP_PREFIX* created
+ * with O_CREAT|O_EXCL|O_NOFOLLOW in the same directory at mode & 0600 (so no
+ * one else can read it early), fchown(uid, gid) when either is not (uid_t)-1,
+ * fchmod(mode) before any data, write, fsync, renameat over path, fsync of
+ * the directory. On any failure the temporary is removed and path is
+ * unchanged. Refuses when path exists and is a directory. When path is a
+ * symlink, the rename replaces the link itself with the regular file: the
+ * link is never followed and its target is not touched.
+ */
+int fs_write_atomic(const struct fsroot *r, const char *path, const void *data,
+		    size_t len, mode_t mode, uid_t uid, gid_t gid);
+
+/* Create a symlink atomically (temporary link, renameat over path, fsync dir);
+ * lchown when uid or gid is not -1. Replaces a file or symlink at path;
+ * refuses a directory. target is stored as given and never resolved. */
+int fs_symlink_atomic(const struct fsroot *r, const char *path, const char *target,
+		      uid_t uid, gid_t gid);
+
+/* mkdir one level (the parent must exist), then chown/chmod it via an fd
+ * opened with O_NOFOLLOW|O_DIRECTORY; fsync of the parent. EEXIST is an error. */
+int fs_mkdir(const struct fsroot *r, const char *path, mode_t mode, uid_t uid, gid_t gid);
+
+/*
+ * chmod/chown without following a symlink (uid/gid -1 = leave). Only regular
+ * files, directories and symlinks are accepted. A symlink's own owner is
+ * changed; chmod of a symlink succeeds and does nothing (Linux symlinks have
+ * no mode). chown of a regular file clears its setuid/setgid bits, so
+ * callers that do both chown first.
+ */
+int fs_chmod(const struct fsroot *r, const char *path, mode_t mode);
+int fs_chown(const struct fsroot *r, const char *path, uid_t uid, gid_t gid);
+
+/* Remove a non-directory / an empty directory; fsync of the parent. */
+int fs_unlink(const struct fsroot *r, const char *path);
+int fs_rmdir(const struct fsroot *r, const char *path);
+
+/* Remove FS_TMP_PREFIX* regular files and symlinks in directory dir (beneath
+ * the root) left by an interrupted write. Returns the number removed or -1. */
+int fs_sweep_temps(const struct fsroot *r, const char *dir);
+
+#endif

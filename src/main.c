@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* The command table: driftless COMMAND [ARGS]. */
+#include <stdio.h>
+#include <string.h>
+#include "cmd/cmd.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "apply", cmd_apply, "make the host equal to a revision of the repository" },
+	{ "plan", cmd_plan, "show what apply would change, with diffs" },
+	{ "validate", cmd_validate, "check manifests without touching the host" },
+	{ "status", cmd_status, "show the applied and attempted revisions" },
+	{ "history", cmd_history, "list past passes and their outcomes" },
+	{ "version", cmd_version, "print the version" },
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "usage: driftless COMMAND [OPTIONS]\n\ncommands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(fp, "  %-10s %s\n", c->name, c->help);
+	fprintf(fp, "\nrun 'driftless COMMAND --help' for the options of a command\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(1, argv + 1);
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, argv[1]))
+			return c->fn(argc - 1, argv + 1);
+	fprintf(stderr, "error: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

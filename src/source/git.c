@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/* libgit2: a bare object cache per remote, fetched by exact ref, read by object id; no worktree, hooks or filters. */
+#include <git2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "core/model.h"
+#include "lib/err.h"
+#include "source/git.h"
+
+struct gitsrc {
+	git_repository *repo;
+	git_odb *odb;
+	char *url;
+	char *safe_url;
+};
+
+/* Strip userinfo from every "scheme://user:pass@host" in s (in place). */
+static void scrub(char *s)
+{
+	char *p = s;
+	while ((p = strstr(p, "://"))) {
+		char *host = p + 3;
+		char *end = host + strcspn(host, "/ \t'\"");
+		char *at = memchr(host, '@', (size_t)(end - host));
+		if (at)
+			memmove(host, at + 1, strlen(at + 1) + 1);
+		p = host;
+	}
+}
+
+static int git_fail(const char *fmt, const char *arg)
+{
+	const git_error *e = git_error_last();
+	char *msg = xasprintf("%s", e && e->message ? e->message : "unknown libgit2 error");
+	char *what = xasprintf(fmt, arg);
+	scrub(msg);
+	scrub(what);
+	err_set("%s: %s", what, msg);
+	free(msg);
+	free(what);
+	return -1;
+}
+
+char *gitsrc_redact_url(const char *url)
+{
+	char *s = xstrdup(url);
+	scrub(s);
+	return s;
+}
+
+static int lib_ready;
+
+static void lib_init(void)
+{
+	if (lib_ready)
+		return;
+	lib_ready = 1;
+	git_libgit2_init();
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+	/* never read a user's or the system's git configuration */
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_SYSTEM, "");
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_GLOBAL, "");
+	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
+}
+
+const char *gitsrc_version(void)
+{
+	static char v[32];
+	int a, b, c;
+	git_libgit2_version(&a, &b, &c);
+	snprintf(v, sizeof(v), "%d.%d.%d", a, b, c);
+	return v;
+}
+
+void gitsrc_hash_blob(const void *data, size_t len, char out[41])
+{
+	git_oid oid;
+	lib_init();
+	git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB);
+	git_oid_tostr(out, 41, &oid);
+}
+
+int gitsrc_open(struct gitsrc **out, const char *cache_dir, const char *url)
+{
+	lib_init();
+	struct gitsrc *g = xcalloc(1, sizeof(*g));
+	char key[41];
+	gitsrc_hash_blob(url, strlen(url), key);
+	char *path = xasprintf("%s/%.16s.git", cache_dir, key);
+	g->url = xstrdup(url);
+	g->safe_url = gitsrc_redact_url(url);
+	mkdir(cache_dir, 0700);
+	if (git_repository_open_bare(&g->repo, path) < 0 &&
+	    git_repository_init(&g->repo, path, 1) < 0) {
+		git_fail("cannot open the git cache '%s'", path);
+		free(path);
+		gitsrc_free(g);
+		return -1;
+	}
+	free(path);
+	if (git_repository_odb(&g->odb, g->repo) < 0) {
+		git_fail("cannot open the object database of '%s'", g->safe_url);
+		gitsrc_free(g);
+		return -1;
+	}
+	*out = g;
+	return 0;
+}
+
+void gitsrc_free(struct gitsrc *g)
+{
+	if (!g)
+		return;
+	git_odb_free(g->odb);
+	git_repository_free(g->repo);
+	free(g->url);
+	free(g->safe_url);
+	free(g);
+}
+
+struct cb_payload {
+	const char *ca_file;
+};
+
+static int cert_check(git_cert *cert, int valid, const char *host, void *payload)
+{
+	(void)cert;
+	(void)host;
+	(void)payload;
+	/* the CA bundle was installed with GIT_OPT_SET_SSL_CERT_LOCATIONS; trust the verdict */
+	return valid ? 0 : -1;
+}
+
+static int fill_rev(struct gitsrc *g, const git_oid *id, const char *ref, struct revision *rev)
+{
+	git_commit *c = NULL;
+	if (git_commit_lookup(&c, g->repo, id) < 0)
+		return git_fail("cannot read commit of '%s'", g->safe_url);
+	git_oid_tostr(rev->oid, sizeof(rev->oid), id);
+	snprintf(rev->ref, sizeof(rev->ref), "%s", ref ? ref : "");
+	const git_signature *a = git_commit_author(c);
+	free(rev->author);
+	free(rev->summary);
+	rev->author = xasprintf("%s <%s>", a->name, a->email);
+	const char *sum = git_commit_summary(c);
+	rev->summary = xstrdup(sum ? sum : "");
+	rev->time = (int64_t)git_commit_time(c);
+	git_commit_free(c);
+	return 0;
+}
+
+/* Peel oid (a commit or an annotated tag) to a commit id. */
+static int peel_commit(struct gitsrc *g, const git_oid *in, git_oid *out)
+{
+	git_object *o = NULL, *peeled = NULL;
+	if (git_object_lookup(&o, g->repo, in, GIT_OBJECT_ANY) < 0)
+		return git_fail("cannot read object of '%s'", g->safe_url);
+	int r = git_object_peel(&peeled, o, GIT_OBJECT_COMMIT);
+	git_object_free(o);
+	if (r < 0)
+		return git_fail("ref of '%s' does not point at a commit", g->safe_url);
+	git_oid_cpy(out, git_object_id(peeled));
+	git_object_free(peeled);
+	return 0;
+}
+
+int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision *rev, int *fetched)
+{
+	git_remote *remote = NULL;
+	git_remote_callbacks cbs = GIT_REMOTE_CALLBACKS_INIT;
+	git_buf defbranch = { 0 };
+	char *want = NULL, *local = NULL;
+	git_oid id;
+	int have_id = 0, ret = -1;
+
+	*fetched = 0;
+	if (o->ca_file && git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, o->ca_file, NULL) < 0)
+		return git_fail("cannot load CA file '%s'", o->ca_file);
+	cbs.certificate_check = cert_check;
+
+	if (o->commit) {
+		size_t n = strlen(o->commit);
+		if (n < 7 || n > 40 || strspn(o->commit, "0123456789abcdef") != n)
+			return err_set("'--commit' must be a hexadecimal commit id of 7 to 40 digits");
+	}
+	if (o->branch)
+		want = xasprintf("refs/heads/%s", o->branch);
+	else if (o->tag)
+		want = xasprintf("refs/tags/%s", o->tag);
+	if (want && !git_reference_is_valid_name(want)) {
+		err_set("'%s' is not a valid ref name", want);
+		goto out;
+	}
+
+	if (o->offline) {
+		if (!want) {
+			err_set("offline use needs an explicit --branch or --tag");
+			goto out;
+		}
+		local = xasprintf("refs/driftless/%s", want + 5);
+		if (git_reference_name_to_id(&id, g->repo, local) < 0) {
+			git_fail("no cached copy of '%s'", want);
+			goto out;
+		}
+		have_id = 1;
+		goto resolved;
+	}
+
+	if (git_remote_create_anonymous(&remote, g->repo, g->url) < 0) {
+		git_fail("invalid repository URL '%s'", g->safe_url);
+		goto out;
+	}
+	if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL) < 0) {
+		git_fail("cannot reach '%s'", g->safe_url);
+		goto out;
+	}
+	if (!want && !o->commit) {
+		if (git_remote_default_branch(&defbranch, remote) < 0) {
+			git_fail("cannot find the default branch of '%s'", g->safe_url);
+			goto out;
+		}
+		want = xstrdup(defbranch.ptr);
+	}
+	const git_remote_head **heads;
+	size_t nheads;
+	if (git_remote_ls(&heads, &nheads, remote) < 0) {
+		git_fail("cannot list refs of '%s'", g->safe_url);
+		goto out;
+	}
+	if (want) {
+		for (size_t i = 0; i < nheads; i++) {
+			if (!strcmp(heads[i]->name, want)) {
+				git_oid_cpy(&id, &heads[i]->oid);
+				have_id = 1;
+			}
+		}
+		if (!have_id) {
+			err_set("'%s' not found on '%s'", want, g->safe_url);
+			goto out;
+		}
+		local = xasprintf("refs/driftless/%s", want + 5);
+	} else {
+		/* a pinned commit: look for it locally first */
+		git_object *obj = NULL;
+		if (git_oid_fromstrn(&id, o->commit, strlen(o->commit)) == 0 &&
+		    git_object_lookup_prefix(&obj, g->repo, &id, strlen(o->commit), GIT_OBJECT_COMMIT) == 0) {
+			git_oid_cpy(&id, git_object_id(obj));
+			git_object_free(obj);
+			have_id = 1;
+		}
+	}
+	git_remote_disconnect(remote);
+
+	/* one ref advertisement is all an unchanged remote costs */
+	if (!have_id || !git_odb_exists(g->odb, &id)) {
+		git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
+		char *spec;
+		fo.callbacks = cbs;
+		fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+		fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+		fo.prune = GIT_FETCH_NO_PRUNE;
+		fo.update_fetchhead = 0;
+		if (want)
+			spec = xasprintf("+%s:%s", want, local);
+		else
+			spec = xstrdup("+refs/heads/*:refs/driftless/heads/*");
+		char *specs[2] = { spec, (char *)"+refs/tags/*:refs/driftless/tags/*" };
+		git_strarray arr = { specs, want ? 1 : 2 };
+		int r = git_remote_fetch(remote, &arr, &fo, NULL);
+		free(spec);
+		if (r < 0) {
+			git_fail("cannot fetch from '%s'", g->safe_url);
+			goto out;
+		}
+		*fetched = 1;
+		if (!want) {
+			git_object *obj = NULL;
+			git_oid_fromstrn(&id, o->commit, strlen(o->commit));
+			if (git_object_lookup_prefix(&obj, g->repo, &id, strlen(o->commit),
+						     GIT_OBJECT_COMMIT) < 0) {
+				err_set("commit '%s' not found on '%s'", o->commit, g->safe_url);
+				goto out;
+			}
+			git_oid_cpy(&id, git_object_id(obj));
+			git_object_free(obj);
+			have_id = 1;
+		}
+	} else if (want) {
+		git_reference *ref = NULL;
+		if (git_reference_create(&ref, g->repo, local, &id, 1, NULL) < 0) {
+			git_fail("cannot update the cached ref '%s'", local);
+			goto out;
+		}
+		git_reference_free(ref);
+	}
+
+resolved:;
+	git_oid cid;
+	if (peel_commit(g, &id, &cid) < 0)
+		goto out;
+	if (fill_rev(g, &cid, want, rev) < 0)
+		goto out;
+	ret = 0;
+out:
+	git_buf_dispose(&defbranch);
+	git_remote_free(remote);
+	free(want);
+	free(local);
+	return ret;
+}
+
+static int tree_of(struct gitsrc *g, const char *commit, const char *dir, git_tree **out)
+{
+	git_oid id;
+	git_commit *c = NULL;
+	git_tree *root = NULL;
+	int ret = -1;
+
+	if (git_oid_fromstr(&id, commit) < 0 || git_commit_lookup(&c, g->repo, &id) < 0)
+		return git_fail("cannot read commit '%s'", commit);
+	if (git_commit_tree(&root, c) < 0) {
+		git_fail("cannot read the tree of commit '%s'", commit);
+		goto out;
+	}
+	if (!dir || !*dir) {
+		*out = root;
+		root = NULL;
+		ret = 0;
+		goto out;
+	}
+	git_tree_entry *e = NULL;
+	if (git_tree_entry_bypath(&e, root, dir) < 0) {
+		ret = 1;
+		goto out;
+	}
+	if (git_tree_entry_type(e) != GIT_OBJECT_TREE) {
+		git_tree_entry_free(e);
+		ret = 1;
+		goto out;
+	}
+	ret = git_tree_lookup(out, g->repo, git_tree_entry_id(e)) < 0 ? git_fail("cannot read '%s'", dir) : 0;
+	git_tree_entry_free(e);
+out:
+	git_tree_free(root);
+	git_commit_free(c);
+	return ret;
+}
+
+static enum gitsrc_entry entry_type(const git_tree_entry *e)
+{
+	switch (git_tree_entry_filemode(e)) {
+	case GIT_FILEMODE_TREE: return GITSRC_TREE;
+	case GIT_FILEMODE_BLOB_EXECUTABLE: return GITSRC_EXEC;
+	case GIT_FILEMODE_LINK: return GITSRC_LINK;
+	case GIT_FILEMODE_COMMIT: return GITSRC_COMMIT;
+	default: return GITSRC_BLOB;
+	}
+}
+
+struct walk {
+	struct gitsrc *g;
+	const char *dir;
+	gitsrc_walk_cb cb;
+	void *ctx;
+	int ret;
+	struct buf path;
+};
+
+static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct walk *w = payload;
+	enum gitsrc_entry t = entry_type(e);
+	char oid[41];
+	size_t size = 0;
+	git_object_t otype;
+
+	buf_reset(&w->path);
+	if (*w->dir)
+		buf_addf(&w->path, "%s/", w->dir);
+	buf_addf(&w->path, "%s%s", root, git_tree_entry_name(e));
+	git_oid_tostr(oid, sizeof(oid), git_tree_entry_id(e));
+	if ((t == GITSRC_BLOB || t == GITSRC_EXEC || t == GITSRC_LINK) &&
+	    git_odb_read_header(&size, &otype, w->g->odb, git_tree_entry_id(e)) < 0) {
+		w->ret = git_fail("cannot read '%s'", w->path.ptr);
+		return -1;
+	}
+	int r = w->cb(w->ctx, w->path.ptr, t, oid, size);
+	if (r) {
+		w->ret = r;
+		return -1;
+	}
+	return 0;
+}
+
+int gitsrc_walk(struct gitsrc *g, const char *commit, const char *dir, gitsrc_walk_cb cb, void *ctx)
+{
+	git_tree *t = NULL;
+	int r = tree_of(g, commit, dir, &t);
+	if (r)
+		return r;
+	struct walk w = { g, dir ? dir : "", cb, ctx, 0, BUF_INIT };
+	r = git_tree_walk(t, GIT_TREEWALK_PRE, walk_cb, &w);
+	git_tree_free(t);
+	buf_release(&w.path);
+	if (w.ret)
+		return w.ret;
+	if (r < 0)
+		return git_fail("cannot walk the tree of '%s'", commit);
+	return 0;
+}
+
+int gitsrc_lookup(struct gitsrc *g, const char *commit, const char *path,
+		  enum gitsrc_entry *type, char oid[41], uint64_t *size)
+{
+	git_tree *root = NULL;
+	git_tree_entry *e = NULL;
+	int r = tree_of(g, commit, "", &root);
+	if (r)
+		return r < 0 ? -1 : 1;
+	if (git_tree_entry_bypath(&e, root, path) < 0) {
+		git_tree_free(root);
+		return 1;
+	}
+	*type = entry_type(e);
+	git_oid_tostr(oid, 41, git_tree_entry_id(e));
+	*size = 0;
+	if (*type != GITSRC_TREE && *type != GITSRC_COMMIT) {
+		size_t sz;
+		git_object_t ot;
+		if (git_odb_read_header(&sz, &ot, g->odb, git_tree_entry_id(e)) < 0) {
+			git_tree_entry_free(e);
+			git_tree_free(root);
+			return git_fail("cannot read '%s'", path);
+		}
+		*size = sz;
+	}
+	git_tree_entry_free(e);
+	git_tree_free(root);
+	return 0;
+}
+
+int gitsrc_read_blob(struct gitsrc *g, const char *oid, size_t max, struct buf *out)
+{
+	git_oid id;
+	git_odb_object *obj = NULL;
+	size_t sz;
+	git_object_t ot;
+
+	if (git_oid_fromstr(&id, oid) < 0)
+		return err_set("invalid object id '%s'", oid);
+	if (git_odb_read_header(&sz, &ot, g->odb, &id) < 0)
+		return git_fail("cannot read object '%s'", oid);
+	if (ot != GIT_OBJECT_BLOB)
+		return err_set("object '%s' is not a file", oid);
+	if (sz > max)
+		return err_set("object '%s' is %zu bytes, more than the limit of %zu", oid, sz, max);
+	if (git_odb_read(&obj, g->odb, &id) < 0)
+		return git_fail("cannot read object '%s'", oid);
+	buf_add(out, git_odb_object_data(obj), git_odb_object_size(obj));
+	git_odb_object_free(obj);
+	return 0;
+}
+
+int gitsrc_diff_text(const char *path, const char *a, size_t alen, const char *b, size_t blen,
+		     struct buf *out)
+{
+	git_patch *patch = NULL;
+	git_buf gb = { 0 };
+	git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+	lib_init();
+	opts.context_lines = 3;
+	if (git_patch_from_buffers(&patch, a, alen, path, b, blen, path, &opts) < 0)
+		return git_fail("cannot diff '%s'", path);
+	if (git_patch_to_buf(&gb, patch) < 0) {
+		git_patch_free(patch);
+		return git_fail("cannot diff '%s'", path);
+	}
+	/* skip libgit2's "diff --git" header line: the ---/+++ lines say it all */
+	const char *s = gb.ptr;
+	const char *hunk = strstr(s, "\n--- ");
+	buf_adds(out, hunk ? hunk + 1 : s);
+	git_buf_dispose(&gb);
+	git_patch_free(patch);
+	return 0;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* The only seam to libgit2: fetch a remote into a bare cache and read a commit's objects. */
+#ifndef DL_GIT_H
+#define DL_GIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/buf.h"
+
+struct gitsrc;
+struct revision;
+
+struct source_opts {
+	const char *url;	/* file://, local path, git://, http(s)://, ssh:// */
+	const char *branch;	/* at most one of branch, tag, commit */
+	const char *tag;
+	const char *commit;	/* full or abbreviated (>= 7) hex object id */
+	const char *ca_file;	/* extra CA bundle for https, or NULL */
+	int offline;		/* use the cache only, never contact the remote */
+};
+
+/* Open (creating if needed) the bare object cache for url under cache_dir. */
+int gitsrc_open(struct gitsrc **out, const char *cache_dir, const char *url);
+void gitsrc_free(struct gitsrc *g);
+
+/*
+ * Ask the remote for the wanted ref; download a pack only when the commit
+ * is not already in the cache. Fills rev (oid, ref, author, summary, time).
+ * *fetched is set to 1 when objects were downloaded.
+ */
+int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision *rev,
+		 int *fetched);
+
+/* Entry types of a tree walk. */
+enum gitsrc_entry { GITSRC_BLOB, GITSRC_EXEC, GITSRC_LINK, GITSRC_TREE, GITSRC_COMMIT };
+
+/*
+ * Walk the tree of commit oid below dir ("" for the root) recursively in
+ * path order. cb gets the repository-relative path, the type, the blob id
+ * (40 hex) and the blob size (0 for non-blobs). A non-zero return from cb
+ * stops the walk and is returned. Returns 1 when dir does not exist.
+ */
+typedef int (*gitsrc_walk_cb)(void *ctx, const char *path, enum gitsrc_entry type,
+			      const char *oid, uint64_t size);
+int gitsrc_walk(struct gitsrc *g, const char *commit, const char *dir,
+		gitsrc_walk_cb cb, void *ctx);
+
+/* Look up one path in the commit's tree (no symlink following). Returns 0
+ * and fills type/oid/size, 1 when absent, -1 on error. */
+int gitsrc_lookup(struct gitsrc *g, const char *commit, const char *path,
+		  enum gitsrc_entry *type, char oid[41], uint64_t *size);
+
+/* Read a blob, refusing blobs larger than max bytes. */
+int gitsrc_read_blob(struct gitsrc *g, const char *oid, size_t max, struct buf *out);
+
+/* Git blob id of data (what `git hash-object` prints), 40 hex + NUL. */
+void gitsrc_hash_blob(const void *data, size_t len, char out[41]);
+
+/* Append a unified diff of a -> b (labelled with path) to out. */
+int gitsrc_diff_text(const char *path, const char *a, size_t alen,
+		     const char *b, size_t blen, struct buf *out);
+
+/* url without userinfo, for messages (never prints credentials). */
+char *gitsrc_redact_url(const char *url);
+
+const char *gitsrc_version(void);
+
+#endif

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/* SQLite state: schema migrations as an array, WAL with synchronous=FULL, prepared statements per call. */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "lib/err.h"
+#include "state/db.h"
+
+struct db {
+	sqlite3 *h;
+	char *path;
+};
+
+/* Append-only: each entry moves the schema one version forward. */
+static const char *const migrations[] = {
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE inventory (id TEXT PRIMARY KEY, kind TEXT NOT NULL, path TEXT,"
+	" type INTEGER NOT NULL, created INTEGER NOT NULL, prune INTEGER NOT NULL,"
+	" digest TEXT NOT NULL, content TEXT NOT NULL, ord INTEGER NOT NULL);"
+	"CREATE TABLE statcache (path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, size INTEGER,"
+	" mtime_ns INTEGER, ctime_ns INTEGER, oid TEXT NOT NULL);"
+	"CREATE TABLE passes (id INTEGER PRIMARY KEY, started_ms INTEGER, finished_ms INTEGER,"
+	" command TEXT, commit_oid TEXT, ref TEXT, author TEXT, summary TEXT, result TEXT,"
+	" created INTEGER, updated INTEGER, deleted INTEGER, unchanged INTEGER, failed INTEGER,"
+	" skipped INTEGER, error TEXT);"
+	"CREATE TABLE outcomes (pass_id INTEGER NOT NULL REFERENCES passes(id), res_id TEXT,"
+	" outcome TEXT, detail TEXT);"
+	"CREATE INDEX outcomes_pass ON outcomes(pass_id);"
+	"CREATE TABLE backups (path TEXT, oid TEXT, when_ms INTEGER, commit_oid TEXT);",
+};
+
+static int db_fail(struct db *db, const char *what)
+{
+	return err_set("state database '%s': %s: %s", db->path, what, sqlite3_errmsg(db->h));
+}
+
+static int db_exec(struct db *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set("state database '%s': %s", db->path, msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int db_migrate(struct db *db)
+{
+	sqlite3_stmt *st;
+	int version = 0;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, "reading the schema version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	if (version > n)
+		return err_set("state database '%s' has schema %d, newer than this driftless (%d)",
+			       db->path, version, n);
+	for (int v = version; v < n; v++) {
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d;", v + 1);
+		if (db_exec(db, "BEGIN IMMEDIATE") < 0)
+			return -1;
+		if (db_exec(db, migrations[v]) < 0 || db_exec(db, pragma) < 0) {
+			db_exec(db, "ROLLBACK");
+			return -1;
+		}
+		if (db_exec(db, "COMMIT") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int db_open(struct db **out, const char *state_dir)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+	db->path = xasprintf("%s/driftless.db", state_dir);
+	if (sqlite3_open_v2(db->path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		err_set("cannot open state database '%s': %s", db->path,
+			db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		db_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db->h, 5000);
+	if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		    " PRAGMA foreign_keys=ON;") < 0 || db_migrate(db) < 0) {
+		db_close(db);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	sqlite3_close(db->h);
+	free(db->path);
+	free(db);
+}
+
+int db_begin(struct db *db) { return db_exec(db, "BEGIN IMMEDIATE"); }
+int db_commit(struct db *db) { return db_exec(db, "COMMIT"); }
+void db_rollback(struct db *db) { db_exec(db, "ROLLBACK"); }
+
+static sqlite3_stmt *prep(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_fail(db, "preparing a statement");
+		return NULL;
+	}
+	return st;
+}
+
+static int step_done(struct db *db, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, what);
+	return 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static char *col_text(sqlite3_stmt *st, int i, struct arena *a)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? arena_strdup(a, (const char *)s) : NULL;
+}
+
+char *db_meta_get(struct db *db, const char *key, struct arena *a)
+{
+	sqlite3_stmt *st = prep(db, "SELECT value FROM meta WHERE key = ?");
+	char *v = NULL;
+	if (!st)
+		return NULL;
+	bind_text(st, 1, key);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = col_text(st, 0, a);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int db_meta_set(struct db *db, const char *key, const char *val)
+{
+	sqlite3_stmt *st;
+	if (!val) {
+		st = prep(db, "DELETE FROM meta WHERE key = ?");
+		if (!st)
+			return -1;
+		bind_text(st, 1, key);
+		return step_done(db, st, "deleting a status value");
+	}
+	st = prep(db, "INSERT INTO meta(key, value) VALUES (?, ?)"
+		  " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+	if (!st)
+		return -1;
+	bind_text(st, 1, key);
+	bind_text(st, 2, val);
+	return step_done(db, st, "writing a status value");
+}
+
+int db_inv_load(struct db *db, struct arena *a, struct hmap *out)
+{
+	sqlite3_stmt *st = prep(db, "SELECT id, kind, path, type, created, prune, digest, content, ord"
+				" FROM inventory");
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct inv_entry *e = arena_alloc(a, sizeof(*e));
+		e->id = col_text(st, 0, a);
+		e->kind = col_text(st, 1, a);
+		e->path = col_text(st, 2, a);
+		e->type = sqlite3_column_int(st, 3);
+		e->created = sqlite3_column_int(st, 4);
+		e->prune = sqlite3_column_int(st, 5);
+		e->digest = col_text(st, 6, a);
+		e->content = col_text(st, 7, a);
+		e->order = sqlite3_column_int(st, 8);
+		hmap_put(out, e->id, e);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, "reading the inventory");
+}
+
+int db_inv_put(struct db *db, const struct inv_entry *e)
+{
+	sqlite3_stmt *st = prep(db, "INSERT OR REPLACE INTO inventory(id, kind, path, type, created,"
+				" prune, digest, content, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	if (!st)
+		return -1;
+	bind_text(st, 1, e->id);
+	bind_text(st, 2, e->kind);
+	bind_text(st, 3, e->path);
+	sqlite3_bind_int(st, 4, e->type);
+	sqlite3_bind_int(st, 5, e->created);
+	sqlite3_bind_int(st, 6, e->prune);
+	bind_text(st, 7, e->digest ? e->digest : "");
+	bind_text(st, 8, e->content ? e->content : "");
+	sqlite3_bind_int(st, 9, e->order);
+	return step_done(db, st, "writing the inventory");
+}
+
+int db_inv_del(struct db *db, const char *id)
+{
+	sqlite3_stmt *st = prep(db, "DELETE FROM inventory WHERE id = ?");
+	if (!st)
+		return -1;
+	bind_text(st, 1, id);
+	return step_done(db, st, "writing the inventory");
+}
+
+int db_stat_load(struct db *db, struct arena *a, struct hmap *out)
+{
+	sqlite3_stmt *st = prep(db, "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM statcache");
+	int rc;
+	if (!st)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct stat_entry *e = arena_alloc(a, sizeof(*e));
+		e->path = col_text(st, 0, a);
+		e->dev = (uint64_t)sqlite3_column_int64(st, 1);
+		e->ino = (uint64_t)sqlite3_column_int64(st, 2);
+		e->size = (uint64_t)sqlite3_column_int64(st, 3);
+		e->mtime_ns = sqlite3_column_int64(st, 4);
+		e->ctime_ns = sqlite3_column_int64(st, 5);
+		const unsigned char *o = sqlite3_column_text(st, 6);
+		snprintf(e->oid, sizeof(e->oid), "%s", o ? (const char *)o : "");
+		hmap_put(out, e->path, e);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, "reading the stat cache");
+}
+
+int db_stat_put(struct db *db, const struct stat_entry *e)
+{
+	sqlite3_stmt *st = prep(db, "INSERT OR REPLACE INTO statcache(path, dev, ino, size, mtime_ns,"
+				" ctime_ns, oid) VALUES (?, ?, ?, ?, ?, ?, ?)");
+	if (!st)
+		return -1;
+	bind_text(st, 1, e->path);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)e->dev);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)e->ino);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)e->size);
+	sqlite3_bind_int64(st, 5, e->mtime_ns);
+	sqlite3_bind_int64(st, 6, e->ctime_ns);
+	bind_text(st, 7, e->oid);
+	return step_done(db, st, "writing the stat cache");
+}
+
+int db_stat_del(struct db *db, const char *path)
+{
+	sqlite3_stmt *st = prep(db, "DELETE FROM statcache WHERE path = ?");
+	if (!st)
+		return -1;
+	bind_text(st, 1, path);
+	return step_done(db, st, "writing the stat cache");
+}
+
+int db_pass_add(struct db *db, struct pass_record *r)
+{
+	sqlite3_stmt *st = prep(db, "INSERT INTO passes(started_ms, finished_ms, command, commit_oid,"
+				" ref, author, summary, result, created, updated, deleted, unchanged,"
+				" failed, skipped, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, r->started_ms);
+	sqlite3_bind_int64(st, 2, r->finished_ms);
+	bind_text(st, 3, r->command);
+	bind_text(st, 4, r->commit);
+	bind_text(st, 5, r->ref);
+	bind_text(st, 6, r->author);
+	bind_text(st, 7, r->summary);
+	bind_text(st, 8, r->result);
+	sqlite3_bind_int(st, 9, r->counts[OUT_CREATED]);
+	sqlite3_bind_int(st, 10, r->counts[OUT_UPDATED]);
+	sqlite3_bind_int(st, 11, r->counts[OUT_DELETED]);
+	sqlite3_bind_int(st, 12, r->counts[OUT_UNCHANGED]);
+	sqlite3_bind_int(st, 13, r->counts[OUT_FAILED]);
+	sqlite3_bind_int(st, 14, r->counts[OUT_SKIPPED]);
+	bind_text(st, 15, r->error);
+	if (step_done(db, st, "recording history") < 0)
+		return -1;
+	r->id = sqlite3_last_insert_rowid(db->h);
+	return 0;
+}
+
+int db_outcome_add(struct db *db, int64_t pass_id, const char *res_id, const char *outcome,
+		   const char *detail)
+{
+	sqlite3_stmt *st = prep(db, "INSERT INTO outcomes(pass_id, res_id, outcome, detail)"
+				" VALUES (?, ?, ?, ?)");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, pass_id);
+	bind_text(st, 2, res_id);
+	bind_text(st, 3, outcome);
+	bind_text(st, 4, detail);
+	return step_done(db, st, "recording history");
+}
+
+int db_backup_add(struct db *db, const char *path, const char *oid, int64_t when_ms,
+		  const char *commit)
+{
+	sqlite3_stmt *st = prep(db, "INSERT INTO backups(path, oid, when_ms, commit_oid) VALUES (?,?,?,?)");
+	if (!st)
+		return -1;
+	bind_text(st, 1, path);
+	bind_text(st, 2, oid);
+	sqlite3_bind_int64(st, 3, when_ms);
+	bind_text(st, 4, commit);
+	return step_done(db, st, "recording a backup");
+}
+
+int db_passes(struct db *db, int n, db_pass_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = prep(db, "SELECT id, started_ms, finished_ms, command, commit_oid, ref,"
+				" author, summary, result, created, updated, deleted, unchanged, failed,"
+				" skipped, error FROM passes ORDER BY id DESC LIMIT ?");
+	int rc;
+	if (!st)
+		return -1;
+	sqlite3_bind_int(st, 1, n > 0 ? n : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pass_record r = { 0 };
+		r.id = sqlite3_column_int64(st, 0);
+		r.started_ms = sqlite3_column_int64(st, 1);
+		r.finished_ms = sqlite3_column_int64(st, 2);
+		r.command = (const char *)sqlite3_column_text(st, 3);
+		r.commit = (const char *)sqlite3_column_text(st, 4);
+		r.ref = (const char *)sqlite3_column_text(st, 5);
+		r.author = (const char *)sqlite3_column_text(st, 6);
+		r.summary = (const char *)sqlite3_column_text(st, 7);
+		r.result = (const char *)sqlite3_column_text(st, 8);
+		r.counts[OUT_CREATED] = sqlite3_column_int(st, 9);
+		r.counts[OUT_UPDATED] = sqlite3_column_int(st, 10);
+		r.counts[OUT_DELETED] = sqlite3_column_int(st, 11);
+		r.counts[OUT_UNCHANGED] = sqlite3_column_int(st, 12);
+		r.counts[OUT_FAILED] = sqlite3_column_int(st, 13);
+		r.counts[OUT_SKIPPED] = sqlite3_column_int(st, 14);
+		r.error = (const char *)sqlite3_column_text(st, 15);
+		if (cb(ctx, &r))
+			break;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, "reading history");
+}
+
+int db_outcomes(struct db *db, int64_t pass_id, db_outcome_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = prep(db, "SELECT res_id, outcome, detail FROM outcomes WHERE pass_id = ?"
+				" ORDER BY rowid");
+	int rc;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, pass_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cb(ctx, (const char *)sqlite3_column_text(st, 0),
+		       (const char *)sqlite3_column_text(st, 1),
+		       (const char *)sqlite3_column_text(st, 2)))
+			break;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, "reading history");
+}

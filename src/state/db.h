@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* The only seam to SQLite: inventory, stat cache, history and status of the agent. */
+#ifndef DL_DB_H
+#define DL_DB_H
+
+#include <stdint.h>
+#include "core/model.h"
+
+struct db;
+
+/* Open (creating and migrating) STATE/driftless.db in WAL mode, synchronous=FULL. */
+int db_open(struct db **out, const char *state_dir);
+void db_close(struct db *db);
+
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+
+/* Meta values are strings; db_meta_get returns an arena copy or NULL. */
+char *db_meta_get(struct db *db, const char *key, struct arena *a);
+int db_meta_set(struct db *db, const char *key, const char *val);
+
+/* Inventory rows (id -> struct inv_entry allocated in a). */
+int db_inv_load(struct db *db, struct arena *a, struct hmap *out);
+int db_inv_put(struct db *db, const struct inv_entry *e);
+int db_inv_del(struct db *db, const char *id);
+
+/* Stat cache rows (path -> struct stat_entry allocated in a). */
+int db_stat_load(struct db *db, struct arena *a, struct hmap *out);
+int db_stat_put(struct db *db, const struct stat_entry *e);
+int db_stat_del(struct db *db, const char *path);
+
+struct pass_record {
+	int64_t id;
+	int64_t started_ms, finished_ms;
+	const char *command;		/* apply, agent */
+	const char *commit, *ref, *author, *summary;
+	const char *result;		/* applied, partial, failed, rejected */
+	int counts[OUT__COUNT];
+	const char *error;
+};
+
+int db_pass_add(struct db *db, struct pass_record *r);	/* sets r->id */
+int db_outcome_add(struct db *db, int64_t pass_id, const char *res_id, const char *outcome,
+		   const char *detail);
+int db_backup_add(struct db *db, const char *path, const char *oid, int64_t when_ms,
+		  const char *commit);
+
+/* Newest first; at most n (0: all). cb returns non-zero to stop. */
+typedef int (*db_pass_cb)(void *ctx, const struct pass_record *r);
+int db_passes(struct db *db, int n, db_pass_cb cb, void *ctx);
+typedef int (*db_outcome_cb)(void *ctx, const char *res_id, const char *outcome,
+			     const char *detail);
+int db_outcomes(struct db *db, int64_t pass_id, db_outcome_cb cb, void *ctx);
+
+#endif
