@@ -100,11 +100,16 @@ dl_cleanup() {
 		kill -9 "$pid" 2>/dev/null
 	done <"$DL_PIDFILE"
 	cd / || true
+	# A test that mounted something (a small tmpfs for ENOSPC, say) and
+	# died before unmounting: detach it, never delete through it.
+	awk -v d="$SCRATCH/" 'index($5, d) == 1 { print $5 }' \
+		/proc/self/mountinfo 2>/dev/null | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null; done
 	if [ "${DL_KEEP:-0}" = 1 ]; then
 		echo "# scratch directory kept: $SCRATCH"
 	else
 		chmod -R u+rwx "$SCRATCH" 2>/dev/null
-		rm -rf "$SCRATCH"
+		rm -rf --one-file-system "$SCRATCH"
 	fi
 }
 trap dl_cleanup EXIT

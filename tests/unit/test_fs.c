@@ -142,9 +142,18 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
 {
 	(void)st;
 	(void)ftw;
-	if (type == FTW_DP)
+	if (type == FTW_DP || type == FTW_DNR)
 		return rmdir(path);
 	return unlink(path);
+}
+
+/* Without root, directories made with mode 0000 must be opened up first. */
+static int open_up(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if (type == FTW_D || type == FTW_DNR)
+		chmod(path, (st->st_mode & 07777) | 0700);
+	return 0;
 }
 
 static int setup(void **state)
@@ -180,6 +189,8 @@ static int teardown(void **state)
 		if (f->mounted[i][0])
 			umount2(f->mounted[i], MNT_DETACH);
 	fs_root_close(&f->r);
+	for (int pass = 0; pass < 4; pass++)
+		nftw(f->top, open_up, 16, FTW_PHYS | FTW_MOUNT);
 	nftw(f->top, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 	free(f);
 	return 0;
