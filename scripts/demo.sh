@@ -78,9 +78,15 @@ Try next (copy and paste):
   \$D plan  --repo \$S/infra --root \$S/root --state \$S/state
   \$D apply --repo \$S/infra --root \$S/root --state \$S/state
 
-  # break a manifest: validate reports FILE:LINE:COL (undo: git checkout .)
+  # commit a broken manifest: validate names FILE:LINE:COL, apply refuses
+  # the whole revision, and rollback is a Git revert
   sed -i 's/mode: "0644"/mode: 0644/' base/motd.yaml
-  \$D validate \$S/infra
+  git commit -qam 'motd: oops'
+  \$D validate --repo \$S/infra
+  \$D apply --repo \$S/infra --root \$S/root --state \$S/state
+  git revert --no-edit HEAD
+  \$D apply --repo \$S/infra --root \$S/root --state \$S/state
+  \$D history --state \$S/state
 
 When done: rm -rf $scratch
 EOF

@@ -189,7 +189,9 @@ static int run_prepare(struct run *r, int need_db)
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
 	}
-	if (manifest_load(p) < 0 || pass_validate(p) < 0) {
+	/* validate even after load errors, so one run reports every problem */
+	int bad = manifest_load(p) < 0;
+	if (pass_validate(p) < 0 || bad || p->diag.n) {
 		r->rejected = 1;
 		return EXIT_ERR;
 	}

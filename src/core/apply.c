@@ -353,6 +353,8 @@ int pass_record(struct pass *p, const char *command)
 		r = db_meta_set(p->db, "in_progress", NULL);
 	if (!r)
 		r = db_meta_set(p->db, "rejected_revision", NULL);
+	if (!r)
+		r = db_meta_set(p->db, "rejected_reason", NULL);
 	if (r < 0 || db_commit(p->db) < 0) {
 		db_rollback(p->db);
 		return -1;

@@ -32,6 +32,7 @@ struct load {
 	size_t nfiles;
 	int ndocs_file;		/* documents in the current file */
 	const char *file;
+	const char *cur_id;	/* Kind/name of the document being read, once known */
 };
 
 static void ldiag(struct load *l, const struct ynode *n, int doc, const char *fmt, ...)
@@ -42,6 +43,8 @@ static void ldiag(struct load *l, const struct ynode *n, int doc, const char *fm
 	va_list ap;
 	if (l->ndocs_file > 1)
 		buf_addf(&b, "document %d: ", doc + 1);
+	if (l->cur_id)
+		buf_addf(&b, "%s: ", l->cur_id);
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
@@ -243,6 +246,7 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 	int doc = d->index;
 	const struct kind *k;
 
+	l->cur_id = NULL;
 	if (root->type != YNODE_MAP) {
 		ldiag(l, root, doc, "a manifest document must be a mapping with apiVersion, kind, metadata and spec");
 		return;
@@ -293,6 +297,7 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 	struct resource *res = pass_new_resource(p, k);
 	res->name = nm->str;
 	res->id = arena_printf(&p->arena, "%s/%s", k->name, nm->str);
+	l->cur_id = res->id;
 	res->pos = (struct srcpos){ file, root->line, root->col };
 	res->doc_index = doc;
 	res->manifest = file;
@@ -337,6 +342,7 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 		res->path = *(const char **)((char *)res->spec + k->path_offset);
 
 	struct resource *prev = hmap_get(&p->by_id, res->id);
+	l->cur_id = NULL;
 	if (prev) {
 		ldiag(l, nm, doc, "duplicate resource %s (first declared at %s:%d:%d)", res->id,
 		      prev->pos.file, prev->pos.line, prev->pos.col);

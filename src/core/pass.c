@@ -417,8 +417,6 @@ int pass_validate(struct pass *p)
 				 other->pos.col);
 		}
 	}
-	if (p->diag.n)
-		return -1;
 	for (size_t i = 0; i < p->nres; i++)
 		compute_digest(p->res[i]);
 	return graph_build(p);
@@ -506,8 +504,8 @@ int graph_build(struct pass *p)
 		}
 		free(tmp);
 	}
-	if (p->diag.n)
-		return -1;
+	/* cycles are looked for even when references are missing, so one run
+	 * reports both */
 	struct resource **stack = xmalloc((p->nres + 10001) * sizeof(*stack));
 	order_next = 0;
 	for (size_t i = 0; i < p->nres; i++)
