@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include "core/pass.h"
 #include "lib/err.h"
 #include "state/db.h"
@@ -258,7 +259,12 @@ int pass_apply(struct pass *p)
 			continue;
 		}
 		int64_t t0 = now_ms();
-		int r = res->kind->apply(c, p);
+		struct stat st;
+		int r;
+		if (c->action == ACT_DELETE && res->path && fs_lstat(&p->root, res->path, &st) == 1)
+			r = 0;	/* already gone, e.g. purged with its directory */
+		else
+			r = res->kind->apply(c, p);
 		c->ms = now_ms() - t0;
 		if (r < 0) {
 			fail(c, OUT_FAILED, err_msg());

@@ -2,6 +2,7 @@
 /* Identifier and path hygiene: the first gate every string from Git passes. */
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include "core/check.h"
 
 /* Decode one UTF-8 sequence; returns its length or 0 when invalid. */
@@ -206,4 +207,40 @@ const char *check_mode(const char *s, unsigned *out)
 	}
 	*out = m;
 	return NULL;
+}
+
+static int is_git_component(const char *c, size_t n)
+{
+	/* trailing spaces and dots vanish on NTFS; case folds on HFS, NTFS, vfat */
+	while (n > 0 && (c[n - 1] == ' ' || c[n - 1] == '.'))
+		n--;
+	const char *colon = memchr(c, ':', n);
+	if (colon)
+		n = (size_t)(colon - c);
+	if (n == 4 && !strncasecmp(c, ".git", 4))
+		return 1;
+	if (n == 5 && !strncasecmp(c, "git~1", 5))
+		return 1;
+	return 0;
+}
+
+const char *check_git_path(const char *path)
+{
+	const char *p = path;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+		if (is_git_component(p, n))
+			return "is a git metadata name (never read or written)";
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return NULL;
+}
+
+const char *check_git_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *c = slash ? slash + 1 : path;
+	return is_git_component(c, strlen(c)) ? "is a git metadata name (never read or written)" : NULL;
 }

@@ -30,6 +30,13 @@ const char *check_host_path(struct arena *a, const char *s, size_t len, const ch
 const char *check_repo_path(struct arena *a, const char *base, const char *s, size_t len,
 			    const char **out);
 
+/* Non-NULL when a component of the repository path names git metadata in
+ * any spelling a file system might fold to ".git" (".GIT", ".git ", ".git.",
+ * "git~1", ".git::$INDEX_ALLOCATION"). */
+const char *check_git_path(const char *path);
+/* The same for the last component only (for tree walks, which see parents first). */
+const char *check_git_name(const char *path);
+
 /* 1 when path equals root or lies below it (both normalised). */
 int path_under(const char *path, const char *root);
 

@@ -363,6 +363,10 @@ static int load_file(void *ctx, const char *path, enum gitsrc_entry type, const 
 	struct load *l = ctx;
 	struct pass *p = l->p;
 
+	if (check_git_name(path)) {
+		diag_add(&p->diag, arena_strdup(&p->arena, path), 0, 0, "%s", check_git_name(path));
+		return 0;
+	}
 	if (!is_manifest(path))
 		return 0;
 	l->file = arena_strdup(&p->arena, path);

@@ -417,6 +417,24 @@ int pass_validate(struct pass *p)
 				 other->pos.col);
 		}
 	}
+	/* paths equal under case folding collide on vfat, exfat, CIFS and
+	 * casefolded ext4: one would silently overwrite the other */
+	struct hmap folded;
+	hmap_init(&folded);
+	for (size_t i = 0; i < p->nres; i++) {
+		struct resource *res = p->res[i];
+		if (!res->path)
+			continue;
+		char *low = arena_strdup(&p->arena, res->path);
+		for (char *c = low; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		struct resource *other = hmap_put(&folded, low, res);
+		if (other && strcmp(other->path, res->path))
+			res_diag(p, res, "path", "'path' '%s' and '%s' of %s differ only in case",
+				 res->path, other->path, other->id);
+	}
+	hmap_release(&folded);
 	for (size_t i = 0; i < p->nres; i++)
 		compute_digest(p->res[i]);
 	return graph_build(p);

@@ -48,6 +48,11 @@ static int expand_entry(void *ctx, const char *path, enum gitsrc_entry type, con
 		e->bad = 1;
 		return 0;
 	}
+	if ((msg = check_git_name(rel))) {
+		res_diag(p, par, "source", "'source' holds '%s', which %s", path, msg);
+		e->bad = 1;
+		return 0;
+	}
 	if (type == GITSRC_LINK) {
 		res_diag(p, par, "source", "'source' holds '%s', a symlink: symlink not allowed as source", path);
 		e->bad = 1;

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "core/check.h"
 #include "kinds/common.h"
 #include "kinds/kinds.h"
 #include "lib/err.h"
@@ -27,6 +28,11 @@ int file_resolve_source(struct pass *p, struct resource *res, const char *src, c
 			uint64_t *size)
 {
 	enum gitsrc_entry type;
+	const char *msg = check_git_path(src);
+	if (msg) {
+		res_diag(p, res, "source", "'source' names '%s', which %s", src, msg);
+		return -1;
+	}
 	int r = gitsrc_lookup(p->git, p->rev.oid, src, &type, oid, size);
 	if (r < 0) {
 		res_diag(p, res, "source", "%s", err_msg());

@@ -275,6 +275,8 @@ static int fs_parent(const struct fsroot *r, const char *verb, const char *path,
 	return fd;
 }
 
+/* The root comes from the agent's own configuration, so it may be reached
+ * through symlinks; only what lies beneath it is untrusted. */
 int fs_root_open(struct fsroot *out, const char *dir)
 {
 	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -328,7 +330,7 @@ int fs_open(const struct fsroot *r, const char *path, int flags)
 	dirfd = fs_parent(r, "open", path, &base, 1);
 	if (dirfd < 0)
 		return -1;
-	fd = openat(dirfd, base, flags | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dirfd, base, flags | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0 && (flags & O_DIRECTORY))
 		fs_enotdir_to_eloop(dirfd, base);
 	if (fd < 0) {

@@ -15,9 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 #include "lib/buf.h"
@@ -224,6 +228,51 @@ static void test_fs__mode_matches_env(void **state)
 
 	(void)state;
 	assert_int_equal(fs_has_openat2(), !(env && !strcmp(env, "1")));
+}
+
+/* In a child where openat2 fails with ENOSYS, as on old kernels or under
+ * some container seccomp profiles, fs switches to the walk and stays safe. */
+static int enosys_child(struct fx *f)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+	struct stat st;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 10;
+	if (fs_write_atomic(&f->r, "/sub/f", "x", 1, 0644, (uid_t)-1, (gid_t)-1))
+		return 11;
+	if (fs_has_openat2())
+		return 12;
+	if (lstat(host(f, "/sub/f"), &st) || !S_ISREG(st.st_mode))
+		return 13;
+	if (fs_write_atomic(&f->r, "/evil/canary", "x", 1, 0644, (uid_t)-1, (gid_t)-1) != -1 ||
+	    strcmp(err_msg(), "'/evil/canary' has a symlink in its path"))
+		return 14;
+	return 0;
+}
+
+static void test_fs__openat2_enosys_falls_back(void **state)
+{
+	struct fx *f = *state;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(enosys_child(f));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_content(host(f, "/sub/f"), "x");
+	assert_canary(f);
 }
 
 static void test_fs__root_open_missing(void **state)
@@ -1018,6 +1067,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fs__mode_matches_env),
+		cmocka_unit_test_setup_teardown(test_fs__openat2_enosys_falls_back, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_fs__root_open_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fs__write_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fs__write_owner_setuid, setup, teardown),
