@@ -261,6 +261,7 @@ int cmd_plan(int argc, char **argv)
 			print_diags(&r.p);
 		goto out;
 	}
+	r.p.dry_run = 1;
 	if (pass_plan(&r.p, r.db) < 0) {
 		if (r.p.diag.n)
 			print_diags(&r.p);
@@ -312,6 +313,7 @@ int cmd_apply(int argc, char **argv)
 		}
 		goto out;
 	}
+	r.p.dry_run = r.o.dry_run;
 	if (pass_plan(&r.p, r.db) < 0) {
 		if (r.p.diag.n) {
 			print_diags(&r.p);
@@ -323,7 +325,8 @@ int cmd_apply(int argc, char **argv)
 		ret = EXIT_ERR;
 		goto out;
 	}
-	r.p.dry_run = r.o.dry_run;
+	if (r.p.interrupted && !r.o.dry_run)
+		fprintf(stderr, "warning: recovering from an interrupted apply of %.12s\n", r.p.interrupted);
 	if (pass_apply(&r.p) < 0 || (!r.o.dry_run && pass_record(&r.p, "apply") < 0)) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		ret = EXIT_ERR;

@@ -100,11 +100,45 @@ static void plan_prune(struct pass *p, struct inv_entry *e, int *nprune)
 	(*nprune)++;
 }
 
+/* After an interrupted apply, remove the temporaries it may have left in
+ * the directories of managed paths (they carry FS_TMP_PREFIX). */
+static void sweep_temps(struct pass *p)
+{
+	struct hmap dirs;
+	hmap_init(&dirs);
+	size_t it = 0;
+	void *val;
+	for (size_t i = 0; i < p->nres; i++) {
+		const char *path = p->res[i]->path;
+		if (!path || !strrchr(path, '/'))
+			continue;
+		size_t n = (size_t)(strrchr(path, '/') - path);
+		char *dir = arena_strndup(&p->arena, path, n ? n : 1);
+		hmap_put(&dirs, dir, dir);
+	}
+	while (hmap_next(&p->inv, &it, NULL, &val)) {
+		const char *path = ((struct inv_entry *)val)->path;
+		if (!path || !strrchr(path, '/'))
+			continue;
+		size_t n = (size_t)(strrchr(path, '/') - path);
+		char *dir = arena_strndup(&p->arena, path, n ? n : 1);
+		hmap_put(&dirs, dir, dir);
+	}
+	it = 0;
+	const char *dir;
+	while (hmap_next(&dirs, &it, &dir, NULL))
+		fs_sweep_temps(&p->root, dir);
+	hmap_release(&dirs);
+}
+
 int pass_plan(struct pass *p, struct db *db)
 {
 	if (db) {
 		if (db_inv_load(db, &p->arena, &p->inv) < 0 || db_stat_load(db, &p->arena, &p->stats) < 0)
 			return -1;
+		p->interrupted = db_meta_get(db, "in_progress", &p->arena);
+		if (p->interrupted && !p->dry_run)
+			sweep_temps(p);
 	}
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];

@@ -357,6 +357,8 @@ static int is_manifest(const char *path)
 	return (n > 5 && !strcmp(path + n - 5, ".yaml")) || (n > 4 && !strcmp(path + n - 4, ".yml"));
 }
 
+static int parse_file(struct load *l, const char *data, size_t len);
+
 static int load_file(void *ctx, const char *path, enum gitsrc_entry type, const char *oid,
 		     uint64_t size)
 {
@@ -395,9 +397,14 @@ static int load_file(void *ctx, const char *path, enum gitsrc_entry type, const 
 		diag_add(&p->diag, l->file, 0, 0, "%s", err_msg());
 		return 0;
 	}
+	return parse_file(l, l->blob.ptr ? l->blob.ptr : "", l->blob.len);
+}
+
+static int parse_file(struct load *l, const char *data, size_t len)
+{
+	struct pass *p = l->p;
 	struct ystream ys = { 0 };
-	if (yaml_parse(&p->arena, l->file, l->blob.ptr ? l->blob.ptr : "", l->blob.len,
-		       &yaml_default_limits, &ys, &p->diag) < 0)
+	if (yaml_parse(&p->arena, l->file, data, len, &yaml_default_limits, &ys, &p->diag) < 0)
 		return 0;
 	const char *slash = strrchr(l->file, '/');
 	const char *dir = slash ? arena_strndup(&p->arena, l->file, (size_t)(slash - l->file)) : "";
@@ -428,4 +435,12 @@ int manifest_load(struct pass *p)
 		diag_add(&p->diag, NULL, 0, 0, "entry directory '%s' does not exist in commit %.12s",
 			 p->entry, p->rev.oid);
 	return p->diag.n ? -1 : 0;
+}
+
+int manifest_parse(struct pass *p, const char *file, const char *data, size_t len)
+{
+	struct load l = { .p = p, .file = arena_strdup(&p->arena, file) };
+	size_t before = p->diag.n;
+	parse_file(&l, data, len);
+	return p->diag.n > before ? -1 : 0;
 }

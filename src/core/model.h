@@ -218,6 +218,7 @@ struct pass {
 	int64_t pass_id;
 
 	int dry_run;
+	const char *interrupted;	/* revision whose apply did not finish, or NULL */
 	int allow_empty;
 	int prune;
 	int counts[OUT__COUNT];

@@ -44,6 +44,8 @@ void pass_stat_update(struct pass *p, const char *path, const char *oid);
 /* ---- the stages ---- */
 
 int manifest_load(struct pass *p);	/* parse + schema; diags in p->diag */
+/* Parse one manifest file's text (repository path file) into resources. */
+int manifest_parse(struct pass *p, const char *file, const char *data, size_t len);
 int graph_build(struct pass *p);	/* deps, implicit parents, cycles, order */
 int pass_validate(struct pass *p);	/* kind checks, policy, conflicts */
 int pass_plan(struct pass *p, struct db *db);		/* observe + prune plan */

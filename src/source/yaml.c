@@ -486,8 +486,8 @@ static void yaml_close(struct yparse *p)
 	BUG_ON(!p->nframes);
 	f = &p->frames[--p->nframes];
 	node = f->node;
-	kids = p->items + f->base;
 	n = p->nitems - f->base;
+	kids = n ? p->items + f->base : NULL;
 	if (node->type == YNODE_MAP) {
 		BUG_ON(n % 2);
 		node->n = n / 2;
@@ -588,6 +588,90 @@ static int yaml_has_error(struct fy_diag *fd)
 	return 0;
 }
 
+/* Length of the UTF-8 sequence at s and its code point, or 0 if invalid. */
+static size_t yaml_utf8(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	uint32_t c = s[0], min;
+	size_t n;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		c &= 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		c &= 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		c &= 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* YAML's c-printable: what a stream may hold at all. */
+static int yaml_printable(uint32_t c)
+{
+	if (c < 0x80)
+		return c == '\t' || c == '\n' || c == '\r' ||
+		       (c >= 0x20 && c != 0x7f);
+	return c == 0x85 || (c >= 0xa0 && c != 0xfffe && c != 0xffff);
+}
+
+/*
+ * Check the whole input before libfyaml sees it: 0.7.12 silently stops
+ * at a NUL byte (hiding whatever follows) and loops forever on invalid
+ * UTF-8 inside a directive ("%Y\xfa").
+ */
+static int yaml_check_text(struct yparse *p, const char *data, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)data;
+	int line = 1, col = 1;
+	size_t i = 0;
+
+	while (i < len) {
+		uint32_t c;
+		size_t n = yaml_utf8(s + i, len - i, &c);
+
+		if (!n) {
+			yaml_fatal(p, line, col, "invalid UTF-8 byte 0x%02x",
+				   s[i]);
+			return -1;
+		}
+		if (!yaml_printable(c)) {
+			yaml_fatal(p, line, col,
+				   "character U+%04X is not allowed in yaml",
+				   (unsigned int)c);
+			return -1;
+		}
+		i += n;
+		if (c == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+	return 0;
+}
+
 static void yaml_run(struct yparse *p, const char *data, size_t len)
 {
 	struct fy_diag_cfg dcfg;
@@ -596,6 +680,9 @@ static void yaml_run(struct yparse *p, const char *data, size_t len)
 	struct fy_parser *fp = NULL;
 	struct fy_event *ev;
 	int ended = 0;
+
+	if (yaml_check_text(p, data, len))
+		return;
 
 	/*
 	 * FYPCF_COLLECT_DIAG alone still prints to stderr in 0.7.12; an own

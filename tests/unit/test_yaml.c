@@ -162,6 +162,15 @@ static void test_yaml__empty_containers(void **state)
 	assert_int_equal(yaml_map_get(root, "a")->n, 0);
 	assert_int_equal(yaml_map_get(root, "b")->type, YNODE_SEQ);
 	assert_int_equal(yaml_map_get(root, "b")->n, 0);
+
+	/* nothing was ever pushed on the item stack */
+	assert_int_equal(parse(fx, "[]", NULL), 0);
+	assert_int_equal(fx->s.docs[0].root->type, YNODE_SEQ);
+	assert_int_equal(fx->s.docs[0].root->n, 0);
+	assert_null(fx->s.docs[0].root->vals);
+	assert_int_equal(parse(fx, "{}", NULL), 0);
+	assert_int_equal(fx->s.docs[0].root->type, YNODE_MAP);
+	assert_int_equal(fx->s.docs[0].root->n, 0);
 }
 
 static void test_yaml__multi_doc(void **state)
@@ -247,6 +256,39 @@ static void test_yaml__nul_in_scalar(void **state)
 	assert_int_equal(n->len, 3);
 	assert_memory_equal(n->str, "a\0b", 4);
 	assert_int_equal(n->quoted, 1);
+}
+
+/* libfyaml stops at a raw NUL: what follows must not vanish silently. */
+static void test_yaml__raw_nul(void **state)
+{
+	struct fx *fx = *state;
+
+	expect_one(fx, "a: 1\n\0\nb: 2\n", 12, NULL, 2, 1,
+		   "character U+0000 is not allowed in yaml");
+}
+
+static void test_yaml__invalid_utf8(void **state)
+{
+	struct fx *fx = *state;
+
+	/* libfyaml 0.7.12 loops forever on this one */
+	expect_one(fx, "%Y\xfa\n", 0, NULL, 1, 3,
+		   "invalid UTF-8 byte 0xfa");
+	diag_release(&fx->d);
+	expect_one(fx, "a: \xc3\xa9\xc3\n", 0, NULL, 1, 5,
+		   "invalid UTF-8 byte 0xc3");
+	diag_release(&fx->d);
+	expect_one(fx, "a: \xed\xa0\x80\n", 0, NULL, 1, 4,
+		   "invalid UTF-8 byte 0xed");
+	diag_release(&fx->d);
+	expect_one(fx, "a: b\x1b[2J\n", 0, NULL, 1, 5,
+		   "character U+001B is not allowed in yaml");
+	diag_release(&fx->d);
+	/* a byte order mark, a non-ASCII letter, tab and CR are fine */
+	assert_int_equal(parse(fx, "\xef\xbb\xbf" "a: \xc3\xa9\t\r\n", NULL),
+			 0);
+	assert_string_equal(yaml_map_get(fx->s.docs[0].root, "a")->str,
+			    "\xc3\xa9");
 }
 
 static void test_yaml__duplicate_key(void **state)
@@ -535,6 +577,8 @@ int main(void)
 		T(test_yaml__empty_input),
 		T(test_yaml__quoted),
 		T(test_yaml__nul_in_scalar),
+		T(test_yaml__raw_nul),
+		T(test_yaml__invalid_utf8),
 		T(test_yaml__duplicate_key),
 		T(test_yaml__duplicate_key_flow_quoted),
 		T(test_yaml__duplicate_key_escaped),
