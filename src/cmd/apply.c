@@ -355,6 +355,8 @@ int cmd_apply(int argc, char **argv)
 		for (size_t i = 0; i < p->nchanges; i++) {
 			struct change *c = &p->changes[i];
 			if (c->outcome == OUT_UNCHANGED) {
+				if (c->action == ACT_DELETE)
+					printf("= %s kept %s: %s\n", c->res->id, c->res->path, c->what.ptr);
 				if (c->drifted)
 					printf("? %s %s drifted (%s), policy '%s': not repaired\n", c->res->id,
 					       c->res->path, c->what.ptr, drift_names[c->res->drift]);

@@ -303,8 +303,10 @@ int pass_apply(struct pass *p)
 		if (r < 0) {
 			fail(c, OUT_FAILED, err_msg());
 		} else if (r > 0) {
-			fail(c, OUT_SKIPPED, err_msg());
-			res->failed = 0;
+			/* kept on purpose (a pruned directory that is not empty) */
+			c->outcome = OUT_UNCHANGED;
+			buf_reset(&c->what);
+			buf_adds(&c->what, err_msg());
 		} else {
 			c->outcome = c->action == ACT_CREATE ? OUT_CREATED :
 				     c->action == ACT_UPDATE ? OUT_UPDATED : OUT_DELETED;
@@ -371,7 +373,7 @@ int pass_record(struct pass *p, const char *command)
 		p->pass_id = rec.id;
 		for (size_t i = 0; !r && i < p->nchanges; i++) {
 			struct change *c = &p->changes[i];
-			if (c->outcome == OUT_UNCHANGED && !c->drifted)
+			if (c->outcome == OUT_UNCHANGED && !c->drifted && c->action == ACT_NONE)
 				continue;
 			const char *detail = c->error ? c->error : c->what.ptr;
 			if (c->drifted && c->outcome == OUT_UNCHANGED)

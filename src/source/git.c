@@ -61,6 +61,8 @@ static void lib_init(void)
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+	/* no single object of an infrastructure repository needs to be this big */
+	git_libgit2_opts(GIT_OPT_SET_PACK_MAX_OBJECT_SIZE, (size_t)256 << 20);
 	/* never read a user's or the system's git configuration */
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_SYSTEM, "");
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
@@ -369,11 +371,19 @@ struct walk {
 	void *ctx;
 	int ret;
 	struct buf path;
+	size_t entries;
 };
+
+#define GITSRC_MAX_ENTRIES 1000000
 
 static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
 {
 	struct walk *w = payload;
+	if (++w->entries > GITSRC_MAX_ENTRIES) {
+		w->ret = err_set("'%s' holds more than %d entries", *w->dir ? w->dir : "/",
+				 GITSRC_MAX_ENTRIES);
+		return -1;
+	}
 	enum gitsrc_entry t = entry_type(e);
 	char oid[41];
 	size_t size = 0;
@@ -403,7 +413,7 @@ int gitsrc_walk(struct gitsrc *g, const char *commit, const char *dir, gitsrc_wa
 	int r = tree_of(g, commit, dir, &t);
 	if (r)
 		return r;
-	struct walk w = { g, dir ? dir : "", cb, ctx, 0, BUF_INIT };
+	struct walk w = { g, dir ? dir : "", cb, ctx, 0, BUF_INIT, 0 };
 	r = git_tree_walk(t, GIT_TREEWALK_PRE, walk_cb, &w);
 	git_tree_free(t);
 	buf_release(&w.path);
