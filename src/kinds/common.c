@@ -118,7 +118,7 @@ static int remove_tree(struct pass *p, const char *path, int depth, const char *
 		return err_set("'%s' is nested too deeply to remove", path);
 	int fd = fs_open(&p->root, path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
-		return err_set_errno("cannot open directory '%s'", path);
+		return -1;	/* fs_open said why */
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);

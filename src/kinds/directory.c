@@ -136,7 +136,7 @@ static int dir_purge_list(struct pass *p, struct resource *res, struct change *c
 {
 	int fd = fs_open(&p->root, res->path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
-		return err_set_errno("cannot open directory '%s'", res->path);
+		return -1;	/* fs_open said why */
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
