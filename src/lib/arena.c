@@ -45,7 +45,7 @@ void *arena_alloc(struct arena *a, size_t n)
 		b = xmalloc(sizeof(*b) + cap);
 		b->used = 0;
 		b->cap = cap;
-		if (cap > ARENA_BLOCK / 4 && a->head) {
+		if (n > ARENA_BLOCK / 4 && a->head) {
 			/* big allocation: keep the current block at the head */
 			b->next = a->head->next;
 			a->head->next = b;

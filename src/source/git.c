@@ -12,6 +12,8 @@
 struct gitsrc {
 	git_repository *repo;
 	git_odb *odb;
+	git_oid root_commit;	/* the commit whose root tree is held below */
+	git_tree *root;
 	char *url;
 	char *safe_url;
 };
@@ -63,6 +65,9 @@ static void lib_init(void)
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
 	/* no single object of an infrastructure repository needs to be this big */
 	git_libgit2_opts(GIT_OPT_SET_PACK_MAX_OBJECT_SIZE, (size_t)256 << 20);
+	/* trees are looked up once per resource: keep big ones in libgit2's cache */
+	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)64 << 20);
+	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_COMMIT, (size_t)1 << 20);
 	/* never read a user's or the system's git configuration */
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_SYSTEM, "");
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
@@ -118,6 +123,7 @@ void gitsrc_free(struct gitsrc *g)
 {
 	if (!g)
 		return;
+	git_tree_free(g->root);
 	git_odb_free(g->odb);
 	git_repository_free(g->repo);
 	free(g->url);
@@ -316,23 +322,39 @@ out:
 	return ret;
 }
 
-static int tree_of(struct gitsrc *g, const char *commit, const char *dir, git_tree **out)
+/* The root tree of commit, held in g until another commit is asked for. */
+static int root_tree(struct gitsrc *g, const char *commit, git_tree **out)
 {
 	git_oid id;
 	git_commit *c = NULL;
+	if (git_oid_fromstr(&id, commit) < 0)
+		return err_set("invalid commit id '%s'", commit);
+	if (g->root && git_oid_equal(&id, &g->root_commit)) {
+		*out = g->root;
+		return 0;
+	}
+	if (git_commit_lookup(&c, g->repo, &id) < 0)
+		return git_fail("cannot read commit '%s'", commit);
+	git_tree_free(g->root);
+	g->root = NULL;
+	int r = git_commit_tree(&g->root, c);
+	git_commit_free(c);
+	if (r < 0)
+		return git_fail("cannot read the tree of commit '%s'", commit);
+	git_oid_cpy(&g->root_commit, &id);
+	*out = g->root;
+	return 0;
+}
+
+static int tree_of(struct gitsrc *g, const char *commit, const char *dir, git_tree **out)
+{
 	git_tree *root = NULL;
 	int ret = -1;
 
-	if (git_oid_fromstr(&id, commit) < 0 || git_commit_lookup(&c, g->repo, &id) < 0)
-		return git_fail("cannot read commit '%s'", commit);
-	if (git_commit_tree(&root, c) < 0) {
-		git_fail("cannot read the tree of commit '%s'", commit);
-		goto out;
-	}
+	if (root_tree(g, commit, &root) < 0)
+		return -1;
 	if (!dir || !*dir) {
-		*out = root;
-		root = NULL;
-		ret = 0;
+		ret = git_tree_dup(out, root) < 0 ? git_fail("cannot read '%s'", commit) : 0;
 		goto out;
 	}
 	git_tree_entry *e = NULL;
@@ -348,8 +370,6 @@ static int tree_of(struct gitsrc *g, const char *commit, const char *dir, git_tr
 	ret = git_tree_lookup(out, g->repo, git_tree_entry_id(e)) < 0 ? git_fail("cannot read '%s'", dir) : 0;
 	git_tree_entry_free(e);
 out:
-	git_tree_free(root);
-	git_commit_free(c);
 	return ret;
 }
 
@@ -429,13 +449,10 @@ int gitsrc_lookup(struct gitsrc *g, const char *commit, const char *path,
 {
 	git_tree *root = NULL;
 	git_tree_entry *e = NULL;
-	int r = tree_of(g, commit, "", &root);
-	if (r)
-		return r < 0 ? -1 : 1;
-	if (git_tree_entry_bypath(&e, root, path) < 0) {
-		git_tree_free(root);
+	if (root_tree(g, commit, &root) < 0)
+		return -1;
+	if (git_tree_entry_bypath(&e, root, path) < 0)
 		return 1;
-	}
 	*type = entry_type(e);
 	git_oid_tostr(oid, 41, git_tree_entry_id(e));
 	*size = 0;
@@ -444,13 +461,11 @@ int gitsrc_lookup(struct gitsrc *g, const char *commit, const char *path,
 		git_object_t ot;
 		if (git_odb_read_header(&sz, &ot, g->odb, git_tree_entry_id(e)) < 0) {
 			git_tree_entry_free(e);
-			git_tree_free(root);
 			return git_fail("cannot read '%s'", path);
 		}
 		*size = sz;
 	}
 	git_tree_entry_free(e);
-	git_tree_free(root);
 	return 0;
 }
 

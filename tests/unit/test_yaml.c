@@ -245,6 +245,39 @@ static void test_yaml__quoted(void **state)
 	assert_false(yaml_is_null(root));
 }
 
+static void test_yaml__single_quoted(void **state)
+{
+	struct fx *fx = *state;
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "'it''s'", "it's" },
+		{ "'a''''b'", "a''b" },
+		{ "''''''''''''", "'''''" },
+		{ "'a''''''''''''''''''''b'", "a''''''''''b" },
+		{ "''", "" },
+		{ "'  lead and trail  '", "  lead and trail  " },
+		{ "'one\n  two'", "one two" },
+		{ "'one  \n\n   two'", "one\ntwo" },
+		{ "'one\n\n\n two'", "one\n\ntwo" },
+		{ "'one \t\r\n\t two'", "one two" },
+		{ "'a\n \n b'", "a\nb" },
+		{ "'\n  a'", " a" },
+		{ "'\\n \"x\" #y'", "\\n \"x\" #y" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct ynode *n;
+
+		assert_int_equal(parse(fx, cases[i].in, NULL), 0);
+		n = fx->s.docs[0].root;
+		assert_int_equal(n->type, YNODE_SCALAR);
+		assert_int_equal(n->quoted, 1);
+		assert_string_equal(n->str, cases[i].want);
+		assert_int_equal(n->len, strlen(cases[i].want));
+	}
+}
+
 static void test_yaml__nul_in_scalar(void **state)
 {
 	struct fx *fx = *state;
@@ -576,6 +609,7 @@ int main(void)
 		T(test_yaml__multi_doc),
 		T(test_yaml__empty_input),
 		T(test_yaml__quoted),
+		T(test_yaml__single_quoted),
 		T(test_yaml__nul_in_scalar),
 		T(test_yaml__raw_nul),
 		T(test_yaml__invalid_utf8),
