@@ -284,4 +284,17 @@ test_expect_success 'validate prints manifests OK on a good revision' '
 	expect_contains stdout "manifests OK"
 '
 
+test_expect_success 'validate DIR checks the working copy, uncommitted edits included' '
+	expect_exit 0 dl validate repo &&
+	expect_contains stdout "manifests OK" &&
+	sed -i "s/mode: \"0644\"/mode: 0644/" repo/alpha.yaml &&
+	test_must_fail dl validate repo &&
+	expect_contains "$SCRATCH/stderr" "alpha.yaml:4:" &&
+	git -C repo checkout -q alpha.yaml &&
+	mkdir -p plain/hosts && cp repo/alpha.yaml plain/hosts/ &&
+	expect_exit 0 dl validate plain &&
+	expect_exit 0 dl validate --path hosts plain &&
+	expect_exit 64 dl validate does-not-exist
+'
+
 test_done

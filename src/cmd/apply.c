@@ -115,6 +115,7 @@ struct run {
 	struct pass p;
 	struct db *db;
 	int rejected;
+	int import_dir;		/* validate DIR: the working copy, not a commit */
 };
 
 /* fetch -> resolve -> read tree -> parse -> validate -> observe -> diff */
@@ -171,9 +172,9 @@ static int run_prepare(struct run *r, int need_db)
 	char *cache = xasprintf("%s/git", o->state);
 	int rc = gitsrc_open(&p->git, cache, url);
 	free(cache);
-	free(abs);
 	if (rc < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
+		free(abs);
 		return EXIT_ERR;
 	}
 	so.url = url;
@@ -181,7 +182,10 @@ static int run_prepare(struct run *r, int need_db)
 	so.tag = o->cfg.tag;
 	so.commit = o->cfg.commit;
 	so.ca_file = o->cfg.ca_file;
-	if (gitsrc_fetch(p->git, &so, &p->rev, &fetched) < 0) {
+	rc = r->import_dir ? gitsrc_import_dir(p->git, url, &p->rev) :
+			     gitsrc_fetch(p->git, &so, &p->rev, &fetched);
+	free(abs);
+	if (rc < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
 	}
@@ -397,7 +401,15 @@ int cmd_validate(int argc, char **argv)
 			ret = EXIT_USAGE;
 			goto out;
 		}
+		struct stat st;
+		if (stat(r.o.positional, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "error: '%s' is not a directory\nusage: %s\n", r.o.positional,
+				VALIDATE_USAGE);
+			ret = EXIT_USAGE;
+			goto out;
+		}
 		r.o.repo = r.o.positional;
+		r.import_dir = 1;
 	}
 	/* validate never touches the host: a private state directory and root */
 	char tmpl[] = "/tmp/driftless-validate.XXXXXX";

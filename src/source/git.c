@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* libgit2: a bare object cache per remote, fetched by exact ref, read by object id; no worktree, hooks or filters. */
+#include <dirent.h>
 #include <git2.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,4 +514,87 @@ int gitsrc_diff_text(const char *path, const char *a, size_t alen, const char *b
 	git_buf_dispose(&gb);
 	git_patch_free(patch);
 	return 0;
+}
+
+/* Write the files below path (a host directory) into the object database as
+ * a tree; symlinks become link entries, ".git" is skipped. */
+static int import_tree(struct gitsrc *g, const char *path, int depth, git_oid *out)
+{
+	git_treebuilder *tb = NULL;
+	DIR *d = NULL;
+	struct dirent *de;
+	int ret = -1;
+
+	if (depth > 64)
+		return err_set("'%s' is nested too deeply", path);
+	if (git_treebuilder_new(&tb, g->repo, NULL) < 0)
+		return git_fail("cannot build a tree for '%s'", path);
+	if (!(d = opendir(path))) {
+		err_set_errno("cannot read directory '%s'", path);
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, ".git"))
+			continue;
+		char *sub = xasprintf("%s/%s", path, de->d_name);
+		struct stat st;
+		git_oid id;
+		git_filemode_t mode;
+		int r = lstat(sub, &st);
+		if (r == 0 && S_ISDIR(st.st_mode)) {
+			r = import_tree(g, sub, depth + 1, &id);
+			mode = GIT_FILEMODE_TREE;
+		} else if (r == 0 && S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t n = readlink(sub, target, sizeof(target));
+			r = n < 0 ? -1 : git_blob_create_from_buffer(&id, g->repo, target, (size_t)n);
+			mode = GIT_FILEMODE_LINK;
+		} else if (r == 0 && S_ISREG(st.st_mode)) {
+			r = git_blob_create_from_disk(&id, g->repo, sub);
+			mode = st.st_mode & 0111 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
+		} else {
+			free(sub);
+			continue;
+		}
+		if (r < 0 || git_treebuilder_insert(NULL, tb, de->d_name, &id, mode) < 0) {
+			if (!strstr(err_msg(), sub))
+				git_fail("cannot read '%s'", sub);
+			free(sub);
+			goto out;
+		}
+		free(sub);
+	}
+	if (git_treebuilder_write(out, tb) < 0) {
+		git_fail("cannot write the tree of '%s'", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (d)
+		closedir(d);
+	git_treebuilder_free(tb);
+	return ret;
+}
+
+int gitsrc_import_dir(struct gitsrc *g, const char *dir, struct revision *rev)
+{
+	git_oid tree_id, commit_id;
+	git_tree *tree = NULL;
+	git_signature *sig = NULL;
+	int ret = -1;
+
+	if (import_tree(g, dir, 0, &tree_id) < 0)
+		return -1;
+	if (git_tree_lookup(&tree, g->repo, &tree_id) < 0 ||
+	    git_signature_new(&sig, "driftless validate", "validate@localhost", 0, 0) < 0 ||
+	    git_commit_create(&commit_id, g->repo, NULL, sig, sig, NULL, "working tree", tree, 0,
+			      NULL) < 0) {
+		git_fail("cannot snapshot '%s'", dir);
+		goto out;
+	}
+	ret = fill_rev(g, &commit_id, "", rev);
+out:
+	git_signature_free(sig);
+	git_tree_free(tree);
+	return ret;
 }

@@ -31,6 +31,10 @@ void gitsrc_free(struct gitsrc *g);
 int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision *rev,
 		 int *fetched);
 
+/* Snapshot the files below a host directory (a working copy; ".git" is
+ * skipped) as a commit in the cache, for validating uncommitted work. */
+int gitsrc_import_dir(struct gitsrc *g, const char *dir, struct revision *rev);
+
 /* Entry types of a tree walk. */
 enum gitsrc_entry { GITSRC_BLOB, GITSRC_EXEC, GITSRC_LINK, GITSRC_TREE, GITSRC_COMMIT };
 

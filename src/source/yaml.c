@@ -734,9 +734,37 @@ static int yaml_printable(uint32_t c)
 }
 
 /*
+ * After ':', blanks holding a tab and then an indicator. libfyaml 0.7.12
+ * frees a simple key twice when it rejects this inside an explicit key
+ * ("? ?:\t?"), so it must never see it. s[i] is the colon, at line:col.
+ */
+static int yaml_check_tab(struct yparse *p, const unsigned char *s, size_t i,
+			  size_t len, int line, int col)
+{
+	size_t j = i + 1, tab = 0;
+
+	while (j < len && (s[j] == ' ' || s[j] == '\t')) {
+		if (s[j] == '\t' && !tab)
+			tab = j - i;
+		j++;
+	}
+	if (!tab || j == len)
+		return 0;
+	if ((s[j] && strchr("?:|>", s[j])) ||
+	    (s[j] == '-' &&
+	     (j + 1 == len || (s[j + 1] && strchr(" \t\r\n", s[j + 1]))))) {
+		yaml_fatal(p, line, col + (int)tab,
+			   "tab after ':' is not supported here, use spaces");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Check the whole input before libfyaml sees it: 0.7.12 silently stops
- * at a NUL byte (hiding whatever follows) and loops forever on invalid
- * UTF-8 inside a directive ("%Y\xfa").
+ * at a NUL byte (hiding whatever follows), loops forever on invalid
+ * UTF-8 inside a directive ("%Y\xfa") and corrupts its heap on some
+ * tabs (yaml_check_tab).
  */
 static int yaml_check_text(struct yparse *p, const char *data, size_t len)
 {
@@ -759,6 +787,8 @@ static int yaml_check_text(struct yparse *p, const char *data, size_t len)
 				   (unsigned int)c);
 			return -1;
 		}
+		if (c == ':' && yaml_check_tab(p, s, i, len, line, col))
+			return -1;
 		i += n;
 		if (c == '\n') {
 			line++;

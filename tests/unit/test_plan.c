@@ -594,6 +594,46 @@ static void test_plan__drift_repaired(void **state)
 	assert_string_equal(host_read(f, "/etc/motd"), "hello\n");
 }
 
+static void test_plan__nothing_declared(void **state)
+{
+	struct fixture *f = *state;
+	plan(f);
+	assert_int_equal(f->p.nchanges, 0);
+	apply(f);
+	assert_string_equal(pass_result(&f->p), "applied");
+}
+
+static void test_plan__empty_revision_refused(void **state)
+{
+	struct fixture *f = *state;
+	open_db(f);
+	declare(f, "motd", "/etc/motd", "hello\\n", NULL);
+	plan(f);
+	apply(f);
+	assert_int_equal(pass_record(&f->p, "apply"), 0);
+
+	/* a revision that declares nothing would prune everything */
+	next_pass(f);
+	validate(f);
+	assert_int_equal(pass_plan(&f->p, f->db), -1);
+	assert_int_equal(f->p.diag.n, 1);
+	expect_contains(f->p.diag.v[0].msg, "would remove every managed resource (1); refusing");
+	assert_string_equal(host_read(f, "/etc/motd"), "hello\n");
+
+	/* unless the agent is told an empty revision is fine */
+	next_pass(f);
+	f->p.allow_empty = 1;
+	validate(f);
+	assert_int_equal(pass_plan(&f->p, f->db), 0);
+	assert_int_equal(f->p.nchanges, 1);
+	struct change *c = &f->p.changes[0];
+	assert_string_equal(c->res->id, "File/motd");
+	assert_int_equal(c->action, ACT_DELETE);
+	apply(f);
+	assert_int_equal(c->outcome, OUT_DELETED);
+	assert_null(host_read(f, "/etc/motd"));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -619,6 +659,8 @@ int main(void)
 		T(test_plan__second_pass_is_noop),
 		T(test_plan__drift_reported_not_repaired),
 		T(test_plan__drift_repaired),
+		T(test_plan__nothing_declared),
+		T(test_plan__empty_revision_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -324,6 +324,23 @@ static void test_yaml__invalid_utf8(void **state)
 			    "\xc3\xa9");
 }
 
+/* libfyaml 0.7.12 corrupts its heap on this one: it must never see it. */
+static void test_yaml__tab_before_indicator(void **state)
+{
+	struct fx *fx = *state;
+
+	expect_one(fx, "? ?:\t?", 0, NULL, 1, 5,
+		   "tab after ':' is not supported here, use spaces");
+	diag_release(&fx->d);
+	expect_one(fx, "? ::\t:", 0, NULL, 1, 5,
+		   "tab after ':' is not supported here, use spaces");
+	diag_release(&fx->d);
+	/* tabs as plain separators stay fine */
+	assert_int_equal(parse(fx, "a:\tb\nc: d\t# e\nf:\t-g\n", NULL), 0);
+	assert_string_equal(yaml_map_get(fx->s.docs[0].root, "a")->str, "b");
+	assert_string_equal(yaml_map_get(fx->s.docs[0].root, "f")->str, "-g");
+}
+
 static void test_yaml__duplicate_key(void **state)
 {
 	struct fx *fx = *state;
@@ -613,6 +630,7 @@ int main(void)
 		T(test_yaml__nul_in_scalar),
 		T(test_yaml__raw_nul),
 		T(test_yaml__invalid_utf8),
+		T(test_yaml__tab_before_indicator),
 		T(test_yaml__duplicate_key),
 		T(test_yaml__duplicate_key_flow_quoted),
 		T(test_yaml__duplicate_key_escaped),
