@@ -4,6 +4,9 @@
 set -u
 cd "$(dirname "$0")/.."
 passed=0 failed=0
+# sanitizer findings are failures, not log noise
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 for b in "$@"; do
 	echo "== unit tests ($b)"
 	out=$(meson test -C "$b" --print-errorlogs 2>&1)

@@ -190,7 +190,9 @@ int pass_plan(struct pass *p, struct db *db)
 		if (!e->seen)
 			plan_prune(p, e, &nprune);
 	}
-	qsort(p->changes + first_prune, p->nchanges - first_prune, sizeof(*p->changes), cmp_prune);
+	if (p->nchanges > first_prune + 1)
+		qsort(p->changes + first_prune, p->nchanges - first_prune, sizeof(*p->changes),
+		      cmp_prune);
 	if (p->nres == 0 && nprune > 0 && !p->allow_empty) {
 		diag_add(&p->diag, NULL, 0, 0,
 			 "revision %.12s would remove every managed resource (%d); refusing"
@@ -241,7 +243,7 @@ int pass_apply(struct pass *p)
 {
 	int nwork = 0;
 	for (size_t i = 0; i < p->nchanges; i++)
-		if (p->changes[i].action != ACT_NONE)
+		if (p->changes[i].action != ACT_NONE && p->changes[i].outcome != OUT_FAILED)
 			nwork++;
 
 	/* intent: before touching the host, remember what we are about to create,

@@ -230,16 +230,14 @@ const char *policy_check_path(const struct policy *pol, const char *path)
 
 int pass_backup(struct pass *p, const char *path, const char *oid)
 {
+	if (!oid[0] || !p->state_dir)
+		return 0;
 	char *dir = xasprintf("%s/backups/%.2s", p->state_dir, oid);
 	char *file = xasprintf("%s/%s", dir, oid + 2);
 	struct buf data = BUF_INIT;
 	int fd = -1, ret = -1;
 	struct stat st;
 
-	if (!oid[0] || !p->state_dir) {
-		ret = 0;
-		goto out;
-	}
 	if (stat(file, &st) == 0) {
 		ret = 0;
 		goto record;
@@ -532,6 +530,7 @@ int graph_build(struct pass *p)
 	free(stack);
 	if (p->diag.n)
 		return -1;
-	qsort(p->res, p->nres, sizeof(*p->res), cmp_order);
+	if (p->nres > 1)
+		qsort(p->res, p->nres, sizeof(*p->res), cmp_order);
 	return 0;
 }

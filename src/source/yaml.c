@@ -131,6 +131,16 @@ static void yaml_fatal(struct yparse *p, int line, int col,
 }
 
 /*
+ * libfyaml handed out events in an order YAML does not allow: a bug on
+ * its side, reported rather than trusted (or aborted on).
+ */
+static void yaml_bad_events(struct yparse *p)
+{
+	yaml_fatal(p, p->last_line, p->last_col,
+		   "yaml syntax error: unexpected parser event");
+}
+
+/*
  * Copy a key for a message: control bytes become \xNN so a hostile file
  * cannot drive the terminal, and long keys are cut short.
  */
@@ -358,7 +368,8 @@ static void yaml_attach(struct yparse *p, struct ynode *node, int check_dup)
 	struct yframe *f;
 
 	if (!p->nframes) {
-		BUG_ON(p->root);
+		if (p->root)
+			yaml_bad_events(p);
 		p->root = node;
 		return;
 	}
@@ -581,13 +592,19 @@ static void yaml_close(struct yparse *p)
 	struct ynode *node, **kids;
 	size_t n;
 
-	BUG_ON(!p->nframes);
+	if (!p->nframes) {
+		yaml_bad_events(p);
+		return;
+	}
 	f = &p->frames[--p->nframes];
 	node = f->node;
 	n = p->nitems - f->base;
+	if (node->type == YNODE_MAP && n % 2) {
+		yaml_bad_events(p);
+		return;
+	}
 	kids = n ? p->items + f->base : NULL;
 	if (node->type == YNODE_MAP) {
-		BUG_ON(n % 2);
 		node->n = n / 2;
 		if (node->n) {
 			node->keys = arena_alloc(p->a,
@@ -834,7 +851,8 @@ static void yaml_run(struct yparse *p, const char *data, size_t len)
 	fy_diag_set_collect_errors(fd, true);
 
 	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
+	/* no recycling: ASan then sees any misuse of freed tokens */
+	pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DISABLE_RECYCLING;
 	pcfg.diag = fd;
 	fp = fy_parser_create(&pcfg);
 	/* a length of (size_t)-1 would mean "NUL-terminated" to libfyaml */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the dependency graph: references, implicit parents, cycles and apply order (graph_build in core/pass.c). */
+/* Unit tests for graph_build: dependsOn, implicit parents, cycles and the apply order. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,7 +11,7 @@
 
 #define FILE_NAME "graph.yaml"
 
-static const char *roots[] = { "/" };
+static const char *roots[] = {"/"};
 
 struct fixture {
 	struct pass p;
@@ -57,7 +57,7 @@ static struct resource *declare(struct fixture *f, const struct kind *k, const c
 		n++;
 	res->name = arena_strdup(&p->arena, name);
 	res->id = arena_printf(&p->arena, "%s/%s", k->name, name);
-	res->pos = (struct srcpos){ FILE_NAME, f->next_line++, 1 };
+	res->pos = (struct srcpos){FILE_NAME, f->next_line++, 1};
 	res->manifest = FILE_NAME;
 	res->manifest_dir = "";
 	if (path) {
@@ -68,7 +68,7 @@ static struct resource *declare(struct fixture *f, const struct kind *k, const c
 	res->dep_pos = arena_alloc(&p->arena, (n + 1) * sizeof(*res->dep_pos));
 	for (size_t i = 0; i < n; i++) {
 		res->dep_ids[i] = deps[i];
-		res->dep_pos[i] = (struct srcpos){ FILE_NAME, f->next_line++, 7 };
+		res->dep_pos[i] = (struct srcpos){FILE_NAME, f->next_line++, 7};
 	}
 	res->ndep_ids = n;
 	pass_register(p, res);
@@ -77,7 +77,7 @@ static struct resource *declare(struct fixture *f, const struct kind *k, const c
 	return res;
 }
 
-#define DEPS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define DEPS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 static int has_dep(const struct resource *res, const struct resource *dep)
 {
@@ -137,8 +137,8 @@ static void test_graph__independent_keep_declaration_order(void **state)
 static void test_graph__diamond(void **state)
 {
 	struct fixture *f = *state;
-	struct resource *top = declare(f, &kind_file, "top", "/srv/top",
-				       DEPS("File/left", "File/right"));
+	struct resource *top =
+	    declare(f, &kind_file, "top", "/srv/top", DEPS("File/left", "File/right"));
 	struct resource *left = declare(f, &kind_file, "left", "/srv/left", DEPS("File/base"));
 	struct resource *right = declare(f, &kind_file, "right", "/srv/right", DEPS("File/base"));
 	struct resource *base = declare(f, &kind_file, "base", "/srv/base", NULL);
@@ -232,9 +232,9 @@ static void test_graph__parent_of_expanded_child(void **state)
 static void test_graph__cycle(void **state)
 {
 	struct fixture *f = *state;
-	declare(f, &kind_file, "a", "/srv/a", DEPS("File/b"));	/* lines 1, 2 */
-	declare(f, &kind_file, "b", "/srv/b", DEPS("File/c"));	/* lines 3, 4 */
-	declare(f, &kind_file, "c", "/srv/c", DEPS("File/a"));	/* lines 5, 6 */
+	declare(f, &kind_file, "a", "/srv/a", DEPS("File/b")); /* lines 1, 2 */
+	declare(f, &kind_file, "b", "/srv/b", DEPS("File/c")); /* lines 3, 4 */
+	declare(f, &kind_file, "c", "/srv/c", DEPS("File/a")); /* lines 5, 6 */
 
 	assert_int_equal(graph_build(&f->p), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -244,7 +244,8 @@ static void test_graph__cycle(void **state)
 	expect_msg(it, "File/c");
 	/* the walk starts at the first declared resource and reports the
 	 * cycle at the resource it comes back to */
-	assert_string_equal(it->msg, "File/a: dependency cycle: File/a -> File/b -> File/c -> File/a");
+	assert_string_equal(it->msg,
+			    "File/a: dependency cycle: File/a -> File/b -> File/c -> File/a");
 	assert_string_equal(it->file, FILE_NAME);
 	assert_int_equal(it->line, 1);
 	assert_int_equal(it->col, 1);
@@ -254,13 +255,14 @@ static void test_graph__cycle_behind_a_path(void **state)
 {
 	struct fixture *f = *state;
 	/* x leads into the cycle but is not part of it */
-	declare(f, &kind_file, "x", "/srv/x", DEPS("File/a"));	/* lines 1, 2 */
-	declare(f, &kind_file, "a", "/srv/a", DEPS("File/b"));	/* lines 3, 4 */
-	declare(f, &kind_file, "b", "/srv/b", DEPS("File/a"));	/* lines 5, 6 */
+	declare(f, &kind_file, "x", "/srv/x", DEPS("File/a")); /* lines 1, 2 */
+	declare(f, &kind_file, "a", "/srv/a", DEPS("File/b")); /* lines 3, 4 */
+	declare(f, &kind_file, "b", "/srv/b", DEPS("File/a")); /* lines 5, 6 */
 
 	assert_int_equal(graph_build(&f->p), -1);
 	assert_int_equal(f->p.diag.n, 1);
-	assert_string_equal(f->p.diag.v[0].msg, "File/a: dependency cycle: File/a -> File/b -> File/a");
+	assert_string_equal(f->p.diag.v[0].msg,
+			    "File/a: dependency cycle: File/a -> File/b -> File/a");
 	assert_int_equal(f->p.diag.v[0].line, 3);
 }
 
@@ -273,20 +275,22 @@ static void test_graph__cycle_through_implicit_parent(void **state)
 
 	assert_int_equal(graph_build(&f->p), -1);
 	assert_int_equal(f->p.diag.n, 1);
-	assert_string_equal(f->p.diag.v[0].msg,
-			    "Directory/app: dependency cycle: Directory/app -> File/conf -> Directory/app");
+	assert_string_equal(
+	    f->p.diag.v[0].msg,
+	    "Directory/app: dependency cycle: Directory/app -> File/conf -> Directory/app");
 }
 
 static void test_graph__missing_reference(void **state)
 {
 	struct fixture *f = *state;
-	declare(f, &kind_file, "a", "/srv/a", DEPS("File/b", "Directory/nope"));	/* lines 1-3 */
+	declare(f, &kind_file, "a", "/srv/a", DEPS("File/b", "Directory/nope")); /* lines 1-3 */
 	declare(f, &kind_file, "b", "/srv/b", NULL);
 
 	assert_int_equal(graph_build(&f->p), -1);
 	assert_int_equal(f->p.diag.n, 1);
 	const struct diag_item *it = &f->p.diag.v[0];
-	assert_string_equal(it->msg, "File/a: 'dependsOn' names Directory/nope, which is not declared");
+	assert_string_equal(it->msg,
+			    "File/a: 'dependsOn' names Directory/nope, which is not declared");
 	assert_string_equal(it->file, FILE_NAME);
 	assert_int_equal(it->line, 3);
 	assert_int_equal(it->col, 7);
@@ -308,7 +312,7 @@ static void test_graph__missing_reference_and_cycle(void **state)
 static void test_graph__self_dependency(void **state)
 {
 	struct fixture *f = *state;
-	struct resource *a = declare(f, &kind_file, "a", "/srv/a", DEPS("File/a"));	/* lines 1, 2 */
+	struct resource *a = declare(f, &kind_file, "a", "/srv/a", DEPS("File/a")); /* lines 1, 2 */
 
 	assert_int_equal(graph_build(&f->p), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -332,21 +336,21 @@ static void test_graph__empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_graph__order_follows_depends_on),
-		T(test_graph__independent_keep_declaration_order),
-		T(test_graph__diamond),
-		T(test_graph__duplicate_dep_once),
-		T(test_graph__implicit_parent),
-		T(test_graph__implicit_parent_nearest_only),
-		T(test_graph__explicit_and_implicit),
-		T(test_graph__parent_of_expanded_child),
-		T(test_graph__cycle),
-		T(test_graph__cycle_behind_a_path),
-		T(test_graph__cycle_through_implicit_parent),
-		T(test_graph__missing_reference),
-		T(test_graph__missing_reference_and_cycle),
-		T(test_graph__self_dependency),
-		T(test_graph__empty),
+	    T(test_graph__order_follows_depends_on),
+	    T(test_graph__independent_keep_declaration_order),
+	    T(test_graph__diamond),
+	    T(test_graph__duplicate_dep_once),
+	    T(test_graph__implicit_parent),
+	    T(test_graph__implicit_parent_nearest_only),
+	    T(test_graph__explicit_and_implicit),
+	    T(test_graph__parent_of_expanded_child),
+	    T(test_graph__cycle),
+	    T(test_graph__cycle_behind_a_path),
+	    T(test_graph__cycle_through_implicit_parent),
+	    T(test_graph__missing_reference),
+	    T(test_graph__missing_reference_and_cycle),
+	    T(test_graph__self_dependency),
+	    T(test_graph__empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

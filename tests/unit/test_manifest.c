@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the manifest schema: documents parsed into resources, every error at FILE:LINE:COL (core/manifest.c). */
+/* Unit tests for manifest_parse: documents into resources, each error at FILE:LINE:COL. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,7 +11,7 @@
 
 #define FILE_NAME "hosts/web/motd.yaml"
 
-static const char *roots[] = { "/" };
+static const char *roots[] = {"/"};
 
 struct fixture {
 	struct pass p;
@@ -66,14 +66,14 @@ static int parse_file_with(struct fixture *f, const char *extra)
 {
 	char yaml[512];
 	snprintf(yaml, sizeof(yaml),
-		 "apiVersion: driftless/v1\n"	/* 1 */
-		 "kind: File\n"			/* 2 */
-		 "metadata:\n"			/* 3 */
-		 "  name: motd\n"		/* 4 */
-		 "spec:\n"			/* 5 */
-		 "  path: /etc/motd\n"		/* 6 */
-		 "  content: hi\n"		/* 7 */
-		 "%s\n",			/* 8 */
+		 "apiVersion: driftless/v1\n" /* 1 */
+		 "kind: File\n"		      /* 2 */
+		 "metadata:\n"		      /* 3 */
+		 "  name: motd\n"	      /* 4 */
+		 "spec:\n"		      /* 5 */
+		 "  path: /etc/motd\n"	      /* 6 */
+		 "  content: hi\n"	      /* 7 */
+		 "%s\n",		      /* 8 */
 		 extra);
 	return parse(f, yaml);
 }
@@ -81,19 +81,18 @@ static int parse_file_with(struct fixture *f, const char *extra)
 static void test_manifest__valid_file(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"  labels:\n"
-		"    team: ops\n"
-		"spec:\n"
-		"  path: /etc//./motd/\n"
-		"  content: \"hello\\n\"\n"
-		"  mode: \"0640\"\n"
-		"  ensure: present\n"
-		"  adopt: true\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "  labels:\n"
+				   "    team: ops\n"
+				   "spec:\n"
+				   "  path: /etc//./motd/\n"
+				   "  content: \"hello\\n\"\n"
+				   "  mode: \"0640\"\n"
+				   "  ensure: present\n"
+				   "  adopt: true\n";
 
 	assert_int_equal(parse(f, yaml), 0);
 	assert_int_equal(f->p.diag.n, 0);
@@ -141,7 +140,7 @@ static void test_manifest__defaults(void **state)
 	assert_int_equal(f->p.nres, 1);
 	struct file_spec *s = f->p.res[0]->spec;
 	assert_false(s->mode.set);
-	assert_int_equal(s->adopt, -1);		/* booleans are unset, not false */
+	assert_int_equal(s->adopt, -1); /* booleans are unset, not false */
 	assert_int_equal(s->ensure, 1);
 	assert_int_equal(s->content.len, 2);
 	assert_memory_equal(s->content.ptr, "hi", 2);
@@ -150,17 +149,16 @@ static void test_manifest__defaults(void **state)
 static void test_manifest__depends_on(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: app.conf\n"
-		"spec:\n"
-		"  path: /etc/app.conf\n"
-		"  content: x\n"
-		"  dependsOn:\n"
-		"    - Directory/etc-app\n"
-		"    - File/base.conf\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: app.conf\n"
+				   "spec:\n"
+				   "  path: /etc/app.conf\n"
+				   "  content: x\n"
+				   "  dependsOn:\n"
+				   "    - Directory/etc-app\n"
+				   "    - File/base.conf\n";
 
 	assert_int_equal(parse(f, yaml), 0);
 	assert_int_equal(f->p.nres, 1);
@@ -191,18 +189,17 @@ static void test_manifest__depends_on_bad_entry(void **state)
 static void test_manifest__annotations(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"  annotations:\n"
-		"    driftless/drift: report\n"
-		"    driftless/prune: \"false\"\n"
-		"    example.com/owner: ops\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: hi\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "  annotations:\n"
+				   "    driftless/drift: report\n"
+				   "    driftless/prune: \"false\"\n"
+				   "    example.com/owner: ops\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  content: hi\n";
 
 	assert_int_equal(parse(f, yaml), 0);
 	assert_int_equal(f->p.diag.n, 0);
@@ -214,22 +211,23 @@ static void test_manifest__annotations(void **state)
 static void test_manifest__bad_annotations(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"  annotations:\n"
-		"    driftless/drift: fix\n"
-		"    driftless/prune: \"no\"\n"
-		"    driftless/colour: red\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: hi\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "  annotations:\n"
+				   "    driftless/drift: fix\n"
+				   "    driftless/prune: \"no\"\n"
+				   "    driftless/colour: red\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  content: hi\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 3);
-	expect_diag(f, 0, 6, 22, "File/motd: annotation 'driftless/drift' must be repair, report or ignore, not 'fix'");
+	expect_diag(
+	    f, 0, 6, 22,
+	    "File/motd: annotation 'driftless/drift' must be repair, report or ignore, not 'fix'");
 	expect_diag(f, 1, 7, 22, "annotation 'driftless/prune' must be \"true\" or \"false\"");
 	expect_diag(f, 2, 8, 5, "unknown annotation 'driftless/colour'");
 }
@@ -237,15 +235,14 @@ static void test_manifest__bad_annotations(void **state)
 static void test_manifest__unknown_top_field(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: hi\n"
-		"status: ok\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  content: hi\n"
+				   "status: ok\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -255,15 +252,14 @@ static void test_manifest__unknown_top_field(void **state)
 static void test_manifest__unknown_metadata_field(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"  namespace: web\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: hi\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "  namespace: web\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  content: hi\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -281,13 +277,12 @@ static void test_manifest__unknown_spec_field(void **state)
 static void test_manifest__missing_spec_field(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  content: hi\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "spec:\n"
+				   "  content: hi\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -297,13 +292,12 @@ static void test_manifest__missing_spec_field(void **state)
 static void test_manifest__missing_api_version(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: hi\n";
+	static const char yaml[] = "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  content: hi\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -313,14 +307,13 @@ static void test_manifest__missing_api_version(void **state)
 static void test_manifest__wrong_api_version(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v2\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: hi\n";
+	static const char yaml[] = "apiVersion: driftless/v2\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  content: hi\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -330,13 +323,12 @@ static void test_manifest__wrong_api_version(void **state)
 static void test_manifest__unknown_kind(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: Fiel\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  path: /etc/motd\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: Fiel\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -347,14 +339,13 @@ static void test_manifest__unknown_kind(void **state)
 static void test_manifest__bad_name(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: Motd_1\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: hi\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: Motd_1\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  content: hi\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -365,14 +356,13 @@ static void test_manifest__bad_name(void **state)
 static void test_manifest__bad_path(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  path: etc/motd\n"
-		"  content: hi\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "spec:\n"
+				   "  path: etc/motd\n"
+				   "  content: hi\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
@@ -411,7 +401,9 @@ static void test_manifest__setuid_denied(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(parse_file_with(f, "  mode: \"4755\""), -1);
 	assert_int_equal(f->p.diag.n, 1);
-	expect_diag(f, 0, 8, 9, "'mode' 4755 sets setuid, setgid or sticky bits: denied by local policy rule 'allowSetid'");
+	expect_diag(f, 0, 8, 9,
+		    "'mode' 4755 sets setuid, setgid or sticky bits: denied by local policy rule "
+		    "'allowSetid'");
 	assert_false(((struct file_spec *)f->p.res[0]->spec)->mode.set);
 }
 
@@ -454,28 +446,27 @@ static void test_manifest__enum_outside_list(void **state)
 static void test_manifest__duplicate(void **state)
 {
 	struct fixture *f = *state;
-	static const char first[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: one\n";
-	static const char second[] =
-		"# the same File again\n"
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  path: /etc/motd2\n"
-		"  content: two\n";
+	static const char first[] = "apiVersion: driftless/v1\n"
+				    "kind: File\n"
+				    "metadata:\n"
+				    "  name: motd\n"
+				    "spec:\n"
+				    "  path: /etc/motd\n"
+				    "  content: one\n";
+	static const char second[] = "# the same File again\n"
+				     "apiVersion: driftless/v1\n"
+				     "kind: File\n"
+				     "metadata:\n"
+				     "  name: motd\n"
+				     "spec:\n"
+				     "  path: /etc/motd2\n"
+				     "  content: two\n";
 
 	assert_int_equal(parse_as(f, "base/motd.yaml", first), 0);
 	assert_int_equal(parse(f, second), -1);
 	assert_int_equal(f->p.diag.n, 1);
-	expect_diag(f, 0, 5, 9, "duplicate resource File/motd (first declared at base/motd.yaml:1:1)");
+	expect_diag(f, 0, 5, 9,
+		    "duplicate resource File/motd (first declared at base/motd.yaml:1:1)");
 	/* the first declaration stays */
 	assert_int_equal(f->p.nres, 1);
 	assert_string_equal(f->p.res[0]->path, "/etc/motd");
@@ -485,21 +476,20 @@ static void test_manifest__duplicate(void **state)
 static void test_manifest__same_name_other_kind(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: app\n"
-		"spec:\n"
-		"  path: /etc/app.conf\n"
-		"  content: x\n"
-		"---\n"
-		"apiVersion: driftless/v1\n"
-		"kind: Directory\n"
-		"metadata:\n"
-		"  name: app\n"
-		"spec:\n"
-		"  path: /etc/app\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: app\n"
+				   "spec:\n"
+				   "  path: /etc/app.conf\n"
+				   "  content: x\n"
+				   "---\n"
+				   "apiVersion: driftless/v1\n"
+				   "kind: Directory\n"
+				   "metadata:\n"
+				   "  name: app\n"
+				   "spec:\n"
+				   "  path: /etc/app\n";
 
 	assert_int_equal(parse(f, yaml), 0);
 	assert_int_equal(f->p.nres, 2);
@@ -512,27 +502,27 @@ static void test_manifest__same_name_other_kind(void **state)
 static void test_manifest__multi_document_prefix(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: a\n"
-		"spec:\n"
-		"  path: /etc/a\n"
-		"  content: x\n"
-		"---\n"
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: b\n"
-		"spec:\n"
-		"  path: /etc/b\n"
-		"  content: x\n"
-		"  ensure: maybe\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: a\n"
+				   "spec:\n"
+				   "  path: /etc/a\n"
+				   "  content: x\n"
+				   "---\n"
+				   "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: b\n"
+				   "spec:\n"
+				   "  path: /etc/b\n"
+				   "  content: x\n"
+				   "  ensure: maybe\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 1);
-	expect_diag(f, 0, 16, 11, "document 2: File/b: 'ensure' must be one of present, absent, not 'maybe'");
+	expect_diag(f, 0, 16, 11,
+		    "document 2: File/b: 'ensure' must be one of present, absent, not 'maybe'");
 }
 
 static void test_manifest__not_a_mapping(void **state)
@@ -547,16 +537,15 @@ static void test_manifest__not_a_mapping(void **state)
 static void test_manifest__collects_all_errors(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  mode: 644\n"
-		"  adopt: \"yes\"\n"
-		"  ensure: gone\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  mode: 644\n"
+				   "  adopt: \"yes\"\n"
+				   "  ensure: gone\n";
 
 	assert_int_equal(parse(f, yaml), -1);
 	assert_int_equal(f->p.diag.n, 3);
@@ -570,34 +559,34 @@ static void test_manifest__collects_all_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_manifest__valid_file),
-		T(test_manifest__defaults),
-		T(test_manifest__depends_on),
-		T(test_manifest__depends_on_bad_entry),
-		T(test_manifest__annotations),
-		T(test_manifest__bad_annotations),
-		T(test_manifest__unknown_top_field),
-		T(test_manifest__unknown_metadata_field),
-		T(test_manifest__unknown_spec_field),
-		T(test_manifest__missing_spec_field),
-		T(test_manifest__missing_api_version),
-		T(test_manifest__wrong_api_version),
-		T(test_manifest__unknown_kind),
-		T(test_manifest__bad_name),
-		T(test_manifest__bad_path),
-		T(test_manifest__unquoted_mode),
-		T(test_manifest__unquoted_mode_no_zero),
-		T(test_manifest__bad_mode),
-		T(test_manifest__setuid_denied),
-		T(test_manifest__setuid_allowed),
-		T(test_manifest__bool_quoted),
-		T(test_manifest__bool_not_scalar),
-		T(test_manifest__enum_outside_list),
-		T(test_manifest__duplicate),
-		T(test_manifest__same_name_other_kind),
-		T(test_manifest__multi_document_prefix),
-		T(test_manifest__not_a_mapping),
-		T(test_manifest__collects_all_errors),
+	    T(test_manifest__valid_file),
+	    T(test_manifest__defaults),
+	    T(test_manifest__depends_on),
+	    T(test_manifest__depends_on_bad_entry),
+	    T(test_manifest__annotations),
+	    T(test_manifest__bad_annotations),
+	    T(test_manifest__unknown_top_field),
+	    T(test_manifest__unknown_metadata_field),
+	    T(test_manifest__unknown_spec_field),
+	    T(test_manifest__missing_spec_field),
+	    T(test_manifest__missing_api_version),
+	    T(test_manifest__wrong_api_version),
+	    T(test_manifest__unknown_kind),
+	    T(test_manifest__bad_name),
+	    T(test_manifest__bad_path),
+	    T(test_manifest__unquoted_mode),
+	    T(test_manifest__unquoted_mode_no_zero),
+	    T(test_manifest__bad_mode),
+	    T(test_manifest__setuid_denied),
+	    T(test_manifest__setuid_allowed),
+	    T(test_manifest__bool_quoted),
+	    T(test_manifest__bool_not_scalar),
+	    T(test_manifest__enum_outside_list),
+	    T(test_manifest__duplicate),
+	    T(test_manifest__same_name_other_kind),
+	    T(test_manifest__multi_document_prefix),
+	    T(test_manifest__not_a_mapping),
+	    T(test_manifest__collects_all_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for plan and apply of File resources against a scratch root (core/apply.c, kinds/file.c). */
+/* Unit tests for pass_plan and pass_apply of File resources against a scratch root. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,16 +18,16 @@
 #include "lib/err.h"
 #include "state/db.h"
 
-static const char *roots[] = { "/" };
+static const char *roots[] = {"/"};
 
 struct fixture {
-	char base[64];		/* scratch directory: root/ and state/ */
+	char base[64]; /* scratch directory: root/ and state/ */
 	char root[96];
 	char state[96];
 	struct pass p;
 	struct policy pol;
 	struct db *db;
-	int nfiles;		/* manifests declared so far */
+	int nfiles; /* manifests declared so far */
 };
 
 static int setup(void **state)
@@ -361,7 +361,8 @@ static void test_plan__dry_run_changes_nothing(void **state)
 	host_write(f, "/etc/update.conf", "old\n", 0600);
 	host_write(f, "/etc/gone.conf", "bye\n", 0644);
 	declare(f, "new.conf", "/etc/new.conf", "new\\n", NULL);
-	declare(f, "update.conf", "/etc/update.conf", "new\\n", "  mode: \"0644\"\n  adopt: true\n");
+	declare(f, "update.conf", "/etc/update.conf", "new\\n",
+		"  mode: \"0644\"\n  adopt: true\n");
 	declare(f, "gone.conf", "/etc/gone.conf", NULL, "  ensure: absent\n");
 	plan(f);
 	assert_int_equal(change_of(f, "File/new.conf")->action, ACT_CREATE);
@@ -369,7 +370,7 @@ static void test_plan__dry_run_changes_nothing(void **state)
 	assert_int_equal(change_of(f, "File/gone.conf")->action, ACT_DELETE);
 
 	f->p.dry_run = 1;
-	apply(f);		/* no database: a dry run records no intent */
+	apply(f); /* no database: a dry run records no intent */
 	assert_int_equal(change_of(f, "File/new.conf")->outcome, OUT_CREATED);
 	assert_int_equal(change_of(f, "File/update.conf")->outcome, OUT_UPDATED);
 	assert_int_equal(change_of(f, "File/gone.conf")->outcome, OUT_DELETED);
@@ -469,8 +470,7 @@ static void test_plan__failed_observe_skips_dependent(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(mkdir(host_path(f, "/etc/blocked"), 0755), 0);
 	declare(f, "blocked", "/etc/blocked", "x", "  adopt: true\n");
-	declare(f, "after", "/etc/after.conf", "y",
-		"  dependsOn:\n    - File/blocked\n");
+	declare(f, "after", "/etc/after.conf", "y", "  dependsOn:\n    - File/blocked\n");
 	plan(f);
 	struct change *bad = change_of(f, "File/blocked");
 	struct change *dep = change_of(f, "File/after");
@@ -539,16 +539,15 @@ static void test_plan__second_pass_is_noop(void **state)
 static void test_plan__drift_reported_not_repaired(void **state)
 {
 	struct fixture *f = *state;
-	static const char yaml[] =
-		"apiVersion: driftless/v1\n"
-		"kind: File\n"
-		"metadata:\n"
-		"  name: motd\n"
-		"  annotations:\n"
-		"    driftless/drift: report\n"
-		"spec:\n"
-		"  path: /etc/motd\n"
-		"  content: \"hello\\n\"\n";
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: File\n"
+				   "metadata:\n"
+				   "  name: motd\n"
+				   "  annotations:\n"
+				   "    driftless/drift: report\n"
+				   "spec:\n"
+				   "  path: /etc/motd\n"
+				   "  content: \"hello\\n\"\n";
 	open_db(f);
 	declare_yaml(f, yaml);
 	plan(f);
@@ -588,7 +587,7 @@ static void test_plan__drift_repaired(void **state)
 	struct change *c = change_of(f, "File/motd");
 	assert_true(c->drifted);
 	assert_int_equal(c->action, ACT_UPDATE);
-	assert_null(c->error);		/* the agent's own file needs no adopt */
+	assert_null(c->error); /* the agent's own file needs no adopt */
 	apply(f);
 	assert_int_equal(c->outcome, OUT_UPDATED);
 	assert_string_equal(host_read(f, "/etc/motd"), "hello\n");
@@ -639,28 +638,28 @@ static void test_plan__empty_revision_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_plan__missing_file_creates),
-		T(test_plan__missing_parent_creates),
-		T(test_plan__identical_file_is_none),
-		T(test_plan__different_content_updates),
-		T(test_plan__mode_differs),
-		T(test_plan__content_and_mode_differ),
-		T(test_plan__absent_existing_deletes),
-		T(test_plan__absent_missing_is_none),
-		T(test_plan__preexisting_needs_adopt),
-		T(test_plan__directory_in_the_way),
-		T(test_plan__dry_run_changes_nothing),
-		T(test_plan__apply_creates),
-		T(test_plan__apply_updates_and_backs_up),
-		T(test_plan__apply_mode_only),
-		T(test_plan__apply_deletes),
-		T(test_plan__failed_observe_skips_dependent),
-		T(test_plan__failed_apply_skips_dependent),
-		T(test_plan__second_pass_is_noop),
-		T(test_plan__drift_reported_not_repaired),
-		T(test_plan__drift_repaired),
-		T(test_plan__nothing_declared),
-		T(test_plan__empty_revision_refused),
+	    T(test_plan__missing_file_creates),
+	    T(test_plan__missing_parent_creates),
+	    T(test_plan__identical_file_is_none),
+	    T(test_plan__different_content_updates),
+	    T(test_plan__mode_differs),
+	    T(test_plan__content_and_mode_differ),
+	    T(test_plan__absent_existing_deletes),
+	    T(test_plan__absent_missing_is_none),
+	    T(test_plan__preexisting_needs_adopt),
+	    T(test_plan__directory_in_the_way),
+	    T(test_plan__dry_run_changes_nothing),
+	    T(test_plan__apply_creates),
+	    T(test_plan__apply_updates_and_backs_up),
+	    T(test_plan__apply_mode_only),
+	    T(test_plan__apply_deletes),
+	    T(test_plan__failed_observe_skips_dependent),
+	    T(test_plan__failed_apply_skips_dependent),
+	    T(test_plan__second_pass_is_noop),
+	    T(test_plan__drift_reported_not_repaired),
+	    T(test_plan__drift_repaired),
+	    T(test_plan__nothing_declared),
+	    T(test_plan__empty_revision_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
