@@ -331,6 +331,7 @@ int cmd_apply(int argc, char **argv)
 	}
 	if (r.p.interrupted && !r.o.dry_run)
 		fprintf(stderr, "warning: recovering from an interrupted apply of %.12s\n", r.p.interrupted);
+	r.p.batching = 1;
 	if (pass_apply(&r.p) < 0 || (!r.o.dry_run && pass_record(&r.p, "apply") < 0)) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		ret = EXIT_ERR;

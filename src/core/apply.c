@@ -239,6 +239,35 @@ static int record_inventory(struct pass *p, struct change *c)
 	return db_inv_put(p->db, &e);
 }
 
+/* Make every staged file durable, rename each into place, and make the
+ * renames durable; a failure fails the resources it concerns. */
+static void flush_staged(struct pass *p)
+{
+	struct fs_batch *b = &p->batch;
+	if (!b->n)
+		return;
+	int synced = fs_batch_sync(b) == 0;
+	char *why = synced ? NULL : xstrdup(err_msg());
+	for (size_t i = 0; i < b->n; i++) {
+		struct change *c = &p->changes[p->staged[i]];
+		c->res->staged = 0;
+		c->staged = 0;
+		if (!synced)
+			fail(c, OUT_FAILED, why);
+		else if (fs_batch_commit(&p->root, b, i) < 0)
+			fail(c, OUT_FAILED, err_msg());
+	}
+	if (synced && fs_batch_finish(&p->root, b) < 0) {
+		free(why);
+		why = xstrdup(err_msg());
+		for (size_t i = 0; i < b->n; i++)
+			if (b->v[i].committed)
+				fail(&p->changes[p->staged[i]], OUT_FAILED, why);
+	}
+	free(why);
+	fs_batch_release(&p->root, b);
+}
+
 int pass_apply(struct pass *p)
 {
 	int nwork = 0;
@@ -279,6 +308,12 @@ int pass_apply(struct pass *p)
 			c->outcome = OUT_UNCHANGED;
 			continue;
 		}
+		/* a dependency still in the batch must land before this goes on */
+		for (size_t d = 0; d < res->ndeps; d++)
+			if (res->deps[d]->staged) {
+				flush_staged(p);
+				break;
+			}
 		struct resource *bad = NULL;
 		for (size_t d = 0; d < res->ndeps; d++)
 			if (res->deps[d]->failed)
@@ -312,8 +347,18 @@ int pass_apply(struct pass *p)
 		} else {
 			c->outcome = c->action == ACT_CREATE ? OUT_CREATED :
 				     c->action == ACT_UPDATE ? OUT_UPDATED : OUT_DELETED;
+			if (c->staged) {
+				res->staged = 1;
+				p->staged = xrealloc(p->staged, p->batch.n * sizeof(*p->staged));
+				p->staged[c->staged - 1] = i;
+				if (p->batch.n >= 8192 || p->batch.bytes >= (256u << 20))
+					flush_staged(p);
+			}
 		}
 	}
+	flush_staged(p);
+	free(p->staged);
+	p->staged = NULL;
 	for (size_t i = 0; i < p->nchanges; i++)
 		p->counts[p->changes[i].outcome]++;
 	return 0;

@@ -124,6 +124,7 @@ struct resource {
 	char digest[41];		/* hash of the desired state, to notice spec changes */
 	int order;			/* position in the apply order */
 	int failed;			/* this pass: failed or skipped, so dependents skip */
+	int staged;			/* this pass: written to a temporary, not yet renamed */
 	int mark;			/* graph walk scratch */
 };
 
@@ -173,6 +174,7 @@ struct change {
 	int foreign;			/* current content was not written by the agent */
 	int created;			/* for the inventory: agent created it */
 	char new_oid[41];		/* blob id written */
+	int staged;			/* 1 + index in pass.batch while staged */
 	long long ms;
 };
 
@@ -216,6 +218,9 @@ struct pass {
 	struct change *changes;		/* in apply order, prunes last */
 	size_t nchanges, capchanges;
 	int64_t pass_id;
+	struct fs_batch batch;		/* staged file writes, synced together */
+	size_t *staged;			/* change index of each staged write */
+	int batching;
 
 	int dry_run;
 	const char *interrupted;	/* revision whose apply did not finish, or NULL */

@@ -163,8 +163,16 @@ static int file_apply(struct change *chg, struct pass *p)
 	mode_t mode = s->mode.set ? s->mode.mode : (chg->type == NODE_FILE ? chg->mode : 0644);
 	uid_t uid = s->own.has_uid ? s->own.uid : (chg->type == NODE_FILE ? chg->uid : (uid_t)-1);
 	gid_t gid = s->own.has_gid ? s->own.gid : (chg->type == NODE_FILE ? chg->gid : (gid_t)-1);
-	if (fs_write_atomic(&p->root, res->path, data.ptr ? data.ptr : "", data.len, mode, uid, gid) < 0)
+	if (p->batching) {
+		int idx = fs_stage_write(&p->root, &p->batch, res->path, data.ptr ? data.ptr : "",
+					 data.len, mode, uid, gid);
+		if (idx < 0)
+			goto out;
+		chg->staged = idx + 1;
+	} else if (fs_write_atomic(&p->root, res->path, data.ptr ? data.ptr : "", data.len, mode,
+				   uid, gid) < 0) {
 		goto out;
+	}
 	memcpy(chg->new_oid, s->blob, sizeof(chg->new_oid));
 	pass_stat_update(p, res->path, s->blob);
 	ret = 0;

@@ -862,3 +862,167 @@ int fs_sweep_temps(const struct fsroot *r, const char *dir)
 	closedir(d);
 	return count;
 }
+
+/* ---- staged writes ---- */
+
+void fs_batch_init(struct fs_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+static int fs_batch_devfd(struct fs_batch *b, int dirfd, dev_t dev)
+{
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (b->devs[i] == dev)
+			return 0;
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	b->devs = xrealloc(b->devs, (b->ndevs + 1) * sizeof(*b->devs));
+	b->devfds = xrealloc(b->devfds, (b->ndevs + 1) * sizeof(*b->devfds));
+	b->devs[b->ndevs] = dev;
+	b->devfds[b->ndevs++] = fd;
+	return 0;
+}
+
+int fs_stage_write(const struct fsroot *r, struct fs_batch *b, const char *path,
+		   const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid)
+{
+	char tmp[NAME_MAX + 1];
+	const char *base;
+	struct stat st;
+	int dirfd, fd = -1, tries;
+
+	dirfd = fs_parent(r, "write", path, &base, 0);
+	if (dirfd < 0)
+		return -1;
+	if (fs_check_not_dir(dirfd, base, "write", path))
+		goto fail;
+	for (tries = 0; tries < FS_TMP_TRIES; tries++) {
+		fs_tmp_name(tmp, base);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    mode & 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		err_set_errno("cannot write '%s'", path);
+		goto fail;
+	}
+	if (((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid)) ||
+	    fchmod(fd, mode & 07777) || fs_write_all(fd, data, len) || fstat(dirfd, &st) ||
+	    fs_batch_devfd(b, dirfd, st.st_dev)) {
+		err_set_errno("cannot write '%s'", path);
+		goto fail_tmp;
+	}
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->v = xrealloc(b->v, b->cap * sizeof(*b->v));
+	}
+	struct fs_staged *e = &b->v[b->n];
+	memset(e, 0, sizeof(*e));
+	e->path = xstrdup(path);
+	memcpy(e->tmp, tmp, sizeof(e->tmp));
+	e->dev = st.st_dev;
+	e->fd = e->dirfd = -1;
+	if (b->n < FS_BATCH_FSYNC_MAX) {
+		e->fd = fd;
+		e->dirfd = dirfd;
+	} else {
+		if (close(fd)) {
+			fd = -1;
+			err_set_errno("cannot write '%s'", path);
+			goto fail_tmp;
+		}
+		fs_close(dirfd);
+	}
+	b->bytes += len;
+	return (int)b->n++;
+fail_tmp:
+	fs_close(fd);
+	unlinkat(dirfd, tmp, 0);
+fail:
+	fs_close(dirfd);
+	return -1;
+}
+
+int fs_batch_sync(struct fs_batch *b)
+{
+	if (b->n <= FS_BATCH_FSYNC_MAX) {
+		for (size_t i = 0; i < b->n; i++) {
+			struct fs_staged *e = &b->v[i];
+			if (e->fd < 0)
+				continue;
+			int rc = fsync(e->fd);
+			int rc2 = close(e->fd);
+			e->fd = -1;
+			if (rc || rc2)
+				return err_set_errno("cannot write '%s'", e->path);
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (syncfs(b->devfds[i]))
+			return err_set_errno("cannot sync staged files");
+	return 0;
+}
+
+int fs_batch_commit(const struct fsroot *r, struct fs_batch *b, size_t i)
+{
+	struct fs_staged *e = &b->v[i];
+	const char *base;
+	int dirfd = e->dirfd;
+	if (dirfd < 0 && (dirfd = fs_parent(r, "write", e->path, &base, 0)) < 0)
+		return -1;
+	base = strrchr(e->path, '/') + 1;
+	int rc = fs_rename(dirfd, e->tmp, base, "write", e->path);
+	if (dirfd != e->dirfd)
+		fs_close(dirfd);
+	if (rc)
+		return -1;
+	e->committed = 1;
+	return 0;
+}
+
+int fs_batch_finish(const struct fsroot *r, struct fs_batch *b)
+{
+	(void)r;
+	if (b->n <= FS_BATCH_FSYNC_MAX) {
+		int ret = 0;
+		for (size_t i = 0; i < b->n; i++)
+			if (b->v[i].committed && b->v[i].dirfd >= 0 &&
+			    fs_sync_dir(b->v[i].dirfd, b->v[i].path))
+				ret = -1;
+		return ret;
+	}
+	for (size_t i = 0; i < b->ndevs; i++)
+		if (syncfs(b->devfds[i]))
+			return err_set_errno("cannot sync renamed files");
+	return 0;
+}
+
+void fs_batch_release(const struct fsroot *r, struct fs_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct fs_staged *e = &b->v[i];
+		fs_close(e->fd);
+		if (!e->committed) {
+			int dirfd = e->dirfd;
+			const char *base;
+			if (dirfd < 0)
+				dirfd = fs_parent(r, "write", e->path, &base, 0);
+			if (dirfd >= 0)
+				unlinkat(dirfd, e->tmp, 0);
+			if (dirfd != e->dirfd)
+				fs_close(dirfd);
+		}
+		fs_close(e->dirfd);
+		free(e->path);
+	}
+	for (size_t i = 0; i < b->ndevs; i++)
+		fs_close(b->devfds[i]);
+	free(b->v);
+	free(b->devfds);
+	free(b->devs);
+	fs_batch_init(b);
+}

@@ -95,6 +95,45 @@ int fs_chown(const struct fsroot *r, const char *path, uid_t uid, gid_t gid);
 int fs_unlink(const struct fsroot *r, const char *path);
 int fs_rmdir(const struct fsroot *r, const char *path);
 
+/*
+ * Staged writes: many files replaced with the same guarantees as
+ * fs_write_atomic but with the syncs shared. fs_stage_write writes a
+ * temporary (created 0600, chown, chmod, data) and keeps it; fs_batch_sync
+ * makes every staged temporary durable (fsync of each when there are few,
+ * one syncfs per file system when there are many); fs_batch_commit renames
+ * one into place; fs_batch_finish makes the renames durable. Whatever was
+ * not committed is removed by fs_batch_release.
+ */
+#define FS_BATCH_FSYNC_MAX 16
+
+struct fs_staged {
+	char *path;
+	char tmp[256];
+	int fd;			/* kept open while the batch is small, else -1 */
+	int dirfd;		/* likewise */
+	dev_t dev;
+	int committed;
+};
+
+struct fs_batch {
+	struct fs_staged *v;
+	size_t n, cap;
+	size_t bytes;
+	int *devfds;		/* one directory fd per file system, for syncfs */
+	dev_t *devs;
+	size_t ndevs;
+};
+
+void fs_batch_init(struct fs_batch *b);
+/* Returns the index of the staged write, or -1. */
+int fs_stage_write(const struct fsroot *r, struct fs_batch *b, const char *path,
+		   const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid);
+int fs_batch_sync(struct fs_batch *b);
+int fs_batch_commit(const struct fsroot *r, struct fs_batch *b, size_t i);
+int fs_batch_finish(const struct fsroot *r, struct fs_batch *b);
+/* Remove uncommitted temporaries and free everything; b is reusable. */
+void fs_batch_release(const struct fsroot *r, struct fs_batch *b);
+
 /* Remove FS_TMP_PREFIX* regular files and symlinks in directory dir (beneath
  * the root) left by an interrupted write. Returns the number removed or -1. */
 int fs_sweep_temps(const struct fsroot *r, const char *dir);

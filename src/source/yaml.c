@@ -464,42 +464,72 @@ static int yaml_quoted_body(struct yparse *p, struct fy_event *ev,
 	return 0;
 }
 
+/*
+ * Copy a scalar's text through libfyaml's chunk iterator into the arena.
+ * fy_token_get_text() formats into a buffer of the precomputed length; in
+ * 0.7.12 the two sometimes disagree (runs of '', bare CRs in block
+ * scalars), and it then truncates the text and leaks. A disagreement here
+ * is reported as an error rather than guessed around.
+ */
+static int yaml_decode(struct yparse *p, struct fy_token *t, size_t want,
+		       char **out)
+{
+	struct fy_token_iter *it = fy_token_iter_create(t);
+	const struct fy_iter_chunk *c = NULL;
+	char *str = arena_alloc(p->a, want + 1);
+	size_t o = 0;
+	int err = 0;
+
+	if (!it)
+		return -1;
+	while ((c = fy_token_iter_chunk_next(it, c, &err))) {
+		if (c->len > want - o) {
+			err = -1;
+			break;
+		}
+		if (c->len)
+			memcpy(str + o, c->str, c->len);
+		o += c->len;
+	}
+	fy_token_iter_destroy(it);
+	if (err || o != want)
+		return -1;
+	str[o] = '\0';
+	*out = str;
+	return 0;
+}
+
 static void yaml_scalar(struct yparse *p, struct ynode *node,
 			struct fy_event *ev)
 {
 	struct fy_token *t = ev->scalar.value;
 	enum fy_scalar_style style = fy_token_scalar_style(t);
 	size_t len = fy_token_get_text_length(t), start, end;
-	const char *text;
 	char *str;
 
+	if (len == (size_t)-1)
+		goto bad;
 	/* check before anything decodes (and allocates) the text */
-	if (len != (size_t)-1 && len > p->lim->max_scalar)
-		goto too_long;
+	if (len > p->lim->max_scalar) {
+		yaml_fatal(p, node->line, node->col,
+			   "scalar longer than %zu bytes", p->lim->max_scalar);
+		return;
+	}
 	if (style == FYSS_SINGLE_QUOTED &&
 	    !yaml_quoted_body(p, ev, &start, &end)) {
 		str = arena_alloc(p->a, end - start + 1);
 		len = yaml_single_quoted(p->data, start, end, str);
-	} else {
-		text = fy_token_get_text(t, &len);
-		if (!text) {
-			text = "";
-			len = 0;
-		}
-		if (len > p->lim->max_scalar)
-			goto too_long;
-		str = arena_strndup(p->a, text, len);
+	} else if (yaml_decode(p, t, len, &str)) {
+		goto bad;
 	}
-	if (len > p->lim->max_scalar)
-		goto too_long;
 	node->type = YNODE_SCALAR;
 	node->str = str;
 	node->len = len;
 	node->quoted = style != FYSS_PLAIN;
 	return;
-too_long:
-	yaml_fatal(p, node->line, node->col, "scalar longer than %zu bytes",
-		   p->lim->max_scalar);
+bad:
+	yaml_fatal(p, node->line, node->col,
+		   "yaml syntax error: cannot decode this scalar");
 }
 
 static void yaml_node(struct yparse *p, struct fy_event *ev)
@@ -680,16 +710,24 @@ static void yaml_syntax_error(struct yparse *p, struct fy_diag *fd)
 {
 	struct fy_diag_error *e;
 	void *iter = NULL;
+	const char *msg = p->log[0] ? p->log : "invalid input";
+	int line = 0, col = 0;
+	char lower[2] = "";
 
 	while ((e = fy_diag_errors_iterate(fd, &iter))) {
-		if (e->type >= FYET_ERROR && e->msg) {
-			yaml_fatal(p, e->line, e->column,
-				   "yaml syntax error: %s", e->msg);
-			return;
+		if (e->type >= FYET_ERROR && e->msg && e->msg[0]) {
+			msg = e->msg;
+			line = e->line;
+			col = e->column;
+			break;
 		}
 	}
-	yaml_fatal(p, 0, 0, "yaml syntax error: %s",
-		   p->log[0] ? p->log : "invalid input");
+	/* a few libfyaml messages start upper case ("Illegal placement") */
+	if (msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z') {
+		lower[0] = (char)(msg[0] - 'A' + 'a');
+		msg++;
+	}
+	yaml_fatal(p, line, col, "yaml syntax error: %s%s", lower, msg);
 }
 
 static int yaml_has_error(struct fy_diag *fd)

@@ -278,6 +278,45 @@ static void test_yaml__single_quoted(void **state)
 	}
 }
 
+/* Everything but single quotes goes through libfyaml's chunk iterator. */
+static void test_yaml__decoded_styles(void **state)
+{
+	struct fx *fx = *state;
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "|+\n  x\n\n", "x\n\n" },
+		{ "|-\n  x\n\n", "x" },
+		{ "|\r\n  x\r\n  y\r\n", "x\ny\n" },
+		{ ">\n  one\n  two\n\n  three\n    more\n  four\n",
+		  "one two\nthree\n  more\nfour\n" },
+		{ "one\n  two\n\n  three\n", "one two\nthree" },
+		{ "\"x\\\n  y\"", "xy" },
+		{ "\"x\n  y\"", "x y" },
+		{ "\"\\u00e9\\t\\x41\\\\\"", "\xc3\xa9\tA\\" },
+		{ "plain # comment\n", "plain" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct ynode *n;
+
+		assert_int_equal(parse(fx, cases[i].in, NULL), 0);
+		n = fx->s.docs[0].root;
+		assert_int_equal(n->type, YNODE_SCALAR);
+		assert_string_equal(n->str, cases[i].want);
+		assert_int_equal(n->len, strlen(cases[i].want));
+	}
+}
+
+/* libfyaml 0.7.12 disagrees with itself on this scalar's length. */
+static void test_yaml__undecodable_scalar(void **state)
+{
+	struct fx *fx = *state;
+
+	expect_one(fx, "...\n|\n-\n \n\n\r\r \r", 0, NULL, 3, 1,
+		   "yaml syntax error: cannot decode this scalar");
+}
+
 static void test_yaml__nul_in_scalar(void **state)
 {
 	struct fx *fx = *state;
@@ -627,6 +666,8 @@ int main(void)
 		T(test_yaml__empty_input),
 		T(test_yaml__quoted),
 		T(test_yaml__single_quoted),
+		T(test_yaml__decoded_styles),
+		T(test_yaml__undecodable_scalar),
 		T(test_yaml__nul_in_scalar),
 		T(test_yaml__raw_nul),
 		T(test_yaml__invalid_utf8),
