@@ -1,7 +1,7 @@
 # Thin wrapper over meson so the README's two commands stay short.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
-DEPS = meson ninja-build pkg-config gcc clang git python3 openssl sqlite3 \
+DEPS = meson ninja-build pkg-config gcc clang git python3 openssl sqlite3 strace \
        libgit2-dev libfyaml-dev libsqlite3-dev libcmocka-dev libclang-rt-14-dev
 
 .PHONY: all deps build test test-fast demo install clean fuzz bench

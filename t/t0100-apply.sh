@@ -180,6 +180,54 @@ test_expect_success 'adopt: true takes it over with a backup, and prune never de
 	test_cmp_text ours "$ROOT/etc/issue"
 '
 
+test_expect_success 'driftless/drift report: drift is shown and recorded, not repaired' '
+	write_file repo/rep.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: rep, annotations: {driftless/drift: report}}
+	spec: {path: /etc/rep, content: "git\n"}
+	---
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: ign, annotations: {driftless/drift: ignore}}
+	spec: {path: /etc/ign, content: "git\n"}
+	Y
+	repo_commit repo drift-policies &&
+	expect_exit 0 dl_apply repo &&
+	echo hand >"$ROOT/etc/rep" && echo hand >"$ROOT/etc/ign" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains stdout "? File/rep /etc/rep drifted (content), policy '\''report'\'': not repaired" &&
+	expect_not_contains stdout "File/ign" &&
+	test_cmp_text hand "$ROOT/etc/rep" && test_cmp_text hand "$ROOT/etc/ign" &&
+	expect_exit 0 dl history --state "$STATE" -n 1 &&
+	expect_contains stdout "drift reported, not repaired"
+'
+
+test_expect_success 'a changed spec is applied even under a report policy' '
+	sed -i "0,/git/s/git/git v2/" repo/rep.yaml &&
+	repo_commit repo rep-v2 &&
+	expect_exit 0 dl_apply repo &&
+	test_cmp_text "git v2" "$ROOT/etc/rep"
+'
+
+test_expect_success 'a create that fails leaves no inventory claim on the path' '
+	write_file repo/later.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: later}
+	spec: {path: /etc/nodir/later, content: "x\n"}
+	Y
+	repo_commit repo later &&
+	test_must_fail dl_apply repo &&
+	mkdir "$ROOT/etc/nodir" && echo theirs >"$ROOT/etc/nodir/later" &&
+	test_must_fail dl_apply repo &&
+	expect_contains stdout "set '\''adopt: true'\''" &&
+	test_cmp_text theirs "$ROOT/etc/nodir/later" &&
+	git -C repo rm -q later.yaml && repo_commit repo "no later" &&
+	expect_exit 0 dl_apply repo &&
+	test_cmp_text theirs "$ROOT/etc/nodir/later"
+'
+
 test_expect_success 'usage errors exit 64' '
 	expect_exit 64 dl apply --bogus &&
 	expect_exit 64 dl frobnicate &&

@@ -226,4 +226,40 @@ test_expect_success 'removing a file from a mirrored folder prunes it' '
 	expect_missing "$ROOT/srv/site/css"
 '
 
+test_expect_success 'M10: a kind outside policy.kinds is refused naming the rule' '
+	printf "policy:\n  roots: [/srv]\n  kinds: [File, Directory]\n" >"$SCRATCH/kinds.yaml" &&
+	write_file repo/link.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: Symlink
+	metadata: {name: lnk}
+	spec: {path: /srv/app/lnk, target: ok.conf}
+	Y
+	repo_commit repo link &&
+	test_must_fail dl_apply repo -c "$SCRATCH/kinds.yaml" &&
+	expect_contains "$SCRATCH/stderr" "link.yaml:2:7: kind Symlink is denied by local policy rule '\''policy.kinds'\''" &&
+	expect_missing "$ROOT/srv/app/lnk"
+'
+
+test_expect_success 'security settings that this version cannot honour are refused, not ignored' '
+	printf "source:\n  verify: {allowedSigners: /etc/x}\npolicy: /srv\n" >"$SCRATCH/bad.yaml" &&
+	test_must_fail dl_apply repo -c "$SCRATCH/bad.yaml" &&
+	expect_contains "$SCRATCH/stderr" "bad.yaml:2:11: '\''source.verify'\'' is not supported" &&
+	expect_contains "$SCRATCH/stderr" "bad.yaml:3:9: '\''policy'\'' must be a mapping"
+'
+
+test_expect_success 'R05: a source blob over policy.maxFileSize is refused before it is read' '
+	printf "policy:\n  roots: [/srv]\n  maxFileSize: \"1000\"\n" >"$SCRATCH/small.yaml" &&
+	head -c 5000 /dev/zero | tr "\\0" x >repo/big.txt &&
+	write_file repo/link.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: big}
+	spec: {path: /srv/app/big, source: big.txt}
+	Y
+	repo_commit repo big &&
+	test_must_fail dl_apply repo -c "$SCRATCH/small.yaml" &&
+	expect_contains "$SCRATCH/stderr" "'\''source'\'' '\''big.txt'\'' is 5000 bytes, more than the limit of 1000" &&
+	expect_missing "$ROOT/srv/app/big"
+'
+
 test_done

@@ -232,7 +232,7 @@ static void print_plan_text(struct pass *p)
 			continue;
 		}
 		if (c->action == ACT_NONE) {
-			if (c->drifted)
+			if (c->drifted && c->res->drift == DRIFT_REPORT)
 				printf("? %s %s drifted (%s), policy '%s': not repaired\n", c->res->id,
 				       c->res->path, c->what.ptr, drift_names[c->res->drift]);
 			n[0]++;
@@ -362,7 +362,7 @@ int cmd_apply(int argc, char **argv)
 			if (c->outcome == OUT_UNCHANGED) {
 				if (c->action == ACT_DELETE)
 					printf("= %s kept %s: %s\n", c->res->id, c->res->path, c->what.ptr);
-				if (c->drifted)
+				if (c->drifted && c->res->drift == DRIFT_REPORT)
 					printf("? %s %s drifted (%s), policy '%s': not repaired\n", c->res->id,
 					       c->res->path, c->what.ptr, drift_names[c->res->drift]);
 				continue;
@@ -409,6 +409,12 @@ int cmd_validate(int argc, char **argv)
 			ret = EXIT_USAGE;
 			goto out;
 		}
+		if (r.o.branch || r.o.tag || r.o.commit || r.o.semver) {
+			fprintf(stderr, "error: a ref flag goes with '--repo', not with DIR\nusage: %s\n",
+				VALIDATE_USAGE);
+			ret = EXIT_USAGE;
+			goto out;
+		}
 		r.o.repo = r.o.positional;
 		r.import_dir = 1;
 	}
@@ -428,7 +434,8 @@ int cmd_validate(int argc, char **argv)
 		diag_print(&r.p.diag, stderr);
 		fprintf(stderr, "error: %zu problem%s found\n", r.p.diag.n, r.p.diag.n == 1 ? "" : "s");
 	} else if (!ret) {
-		printf("manifests OK (%zu resources at %.12s)\n", r.p.nres, r.p.rev.oid);
+		printf("manifests OK (%zu resource%s at %.12s)\n", r.p.nres, r.p.nres == 1 ? "" : "s",
+		       r.p.rev.oid);
 	}
 	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 out:

@@ -41,7 +41,7 @@ int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const c
 	o->n = 20;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:o:n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:o:n:h", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			printf("usage: %s\n", usage);
 			exit(EXIT_OK);

@@ -203,7 +203,10 @@ out:
 
 int cmd_version(int argc, char **argv)
 {
-	(void)argv;
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: driftless version\n");
+		return EXIT_OK;
+	}
 	if (argc > 1) {
 		fprintf(stderr, "error: unexpected argument '%s'\nusage: driftless version\n", argv[1]);
 		return EXIT_USAGE;

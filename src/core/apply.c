@@ -205,8 +205,13 @@ int pass_plan(struct pass *p, struct db *db)
 static int record_inventory(struct pass *p, struct change *c)
 {
 	struct resource *res = c->res;
-	if (c->outcome == OUT_FAILED || c->outcome == OUT_SKIPPED)
+	if (c->outcome == OUT_FAILED || c->outcome == OUT_SKIPPED) {
+		/* a create that did not happen must not leave its intent row behind,
+		 * or a file someone else puts there later would count as ours */
+		if (c->action == ACT_CREATE && !c->inv && !p->dry_run)
+			return db_inv_del(p->db, res->id);
 		return 0;
+	}
 	if (c->action == ACT_DELETE || (!res->digest[0] && c->inv)) {
 		/* deleted, or forgotten */
 		if (c->inv)
@@ -388,9 +393,14 @@ int pass_record(struct pass *p, const char *command)
 		    strcmp(p->changes[i].inv->digest ? p->changes[i].inv->digest : "",
 			   p->changes[i].res->digest))
 			inv_work = 1;
+	int drift = 0;
+	for (size_t i = 0; i < p->nchanges; i++)
+		drift += p->changes[i].drifted && p->changes[i].outcome == OUT_UNCHANGED &&
+			 p->changes[i].res->drift == DRIFT_REPORT;
 	char *applied = db_meta_get(p->db, "applied_revision", &p->arena);
-	int new_rev = !applied || strcmp(applied, p->rev.oid);
-	if (!changed && !dirty_stats && !inv_work && !new_rev)
+	char *rejected = db_meta_get(p->db, "rejected_revision", &p->arena);
+	int new_rev = !applied || strcmp(applied, p->rev.oid) || rejected;
+	if (!changed && !drift && !dirty_stats && !inv_work && !new_rev)
 		return 0;	/* a no-op pass costs no write */
 
 	if (db_begin(p->db) < 0)
@@ -404,7 +414,7 @@ int pass_record(struct pass *p, const char *command)
 		if (e->dirty)
 			r = db_stat_put(p->db, e);
 	}
-	if (!r && (changed || new_rev)) {
+	if (!r && (changed || new_rev || drift)) {
 		struct pass_record rec = {
 			.started_ms = p->started_ns / 1000000,
 			.finished_ms = now_ms(),
@@ -420,7 +430,8 @@ int pass_record(struct pass *p, const char *command)
 		p->pass_id = rec.id;
 		for (size_t i = 0; !r && i < p->nchanges; i++) {
 			struct change *c = &p->changes[i];
-			if (c->outcome == OUT_UNCHANGED && !c->drifted && c->action == ACT_NONE)
+			if (c->outcome == OUT_UNCHANGED && c->action == ACT_NONE &&
+			    !(c->drifted && c->res->drift == DRIFT_REPORT))
 				continue;
 			const char *detail = c->error ? c->error : c->what.ptr;
 			if (c->drifted && c->outcome == OUT_UNCHANGED)

@@ -144,10 +144,19 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 			c->ca_file = str(diag, c->file, v, "source.caFile");
 		if ((v = yaml_map_get(s, "interval")))
 			duration(diag, c->file, v, "source.interval", &c->interval_ms);
+		/* security settings must never be silently ignored */
+		static const char *const unsupported[] = { "semver", "auth", "verify", NULL };
+		for (int i = 0; unsupported[i]; i++)
+			if ((v = yaml_map_get(s, unsupported[i])))
+				diag_add(diag, c->file, v->line, v->col,
+					 "'source.%s' is not supported by this version of driftless",
+					 unsupported[i]);
 	} else if (s) {
 		diag_add(diag, c->file, s->line, s->col, "'source' must be a mapping");
 	}
 	struct ynode *p = yaml_map_get(root, "policy");
+	if (p && p->type != YNODE_MAP)
+		diag_add(diag, c->file, p->line, p->col, "'policy' must be a mapping");
 	if (p && p->type == YNODE_MAP) {
 		known(diag, c->file, p, "policy.", pol);
 		struct ynode *r = yaml_map_get(p, "roots");
@@ -167,6 +176,24 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 			}
 		} else if (r) {
 			diag_add(diag, c->file, r->line, r->col, "'policy.roots' must be a list of paths");
+		}
+		struct ynode *k = yaml_map_get(p, "kinds");
+		if (k && k->type == YNODE_SEQ) {
+			c->policy.kinds = arena_alloc(&c->arena, (k->n + 1) * sizeof(char *));
+			c->policy.nkinds = 0;
+			for (size_t i = 0; i < k->n; i++) {
+				struct ynode *it = k->vals[i];
+				if (it->type != YNODE_SCALAR || !kind_find(it->str)) {
+					diag_add(diag, c->file, it->line, it->col,
+						 "'policy.kinds' names '%s', which is not a kind",
+						 it->type == YNODE_SCALAR ? it->str : "?");
+					continue;
+				}
+				c->policy.kinds[c->policy.nkinds++] = it->str;
+			}
+			c->policy.kinds_set = 1;
+		} else if (k) {
+			diag_add(diag, c->file, k->line, k->col, "'policy.kinds' must be a list of kinds");
 		}
 		struct ynode *v;
 		if ((v = yaml_map_get(p, "allowSetid")))
@@ -190,5 +217,11 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 		duration(diag, c->file, v, "fullResync", &c->full_resync_ms);
 	if ((v = yaml_map_get(root, "listen")))
 		c->listen = str(diag, c->file, v, "listen");
+	static const char *const later[] = { "secrets", "apiTokenFile", "webhook", "notify", "fleet",
+		"vars", NULL };
+	for (int i = 0; later[i]; i++)
+		if ((v = yaml_map_get(root, later[i])))
+			diag_add(diag, c->file, v->line, v->col,
+				 "'%s' is not supported by this version of driftless", later[i]);
 	return diag->n > before ? -1 : 0;
 }

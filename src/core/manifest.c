@@ -276,6 +276,16 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 		buf_release(&b);
 		return;
 	}
+	if (p->policy->kinds_set) {
+		size_t i;
+		for (i = 0; i < p->policy->nkinds; i++)
+			if (!strcmp(p->policy->kinds[i], k->name))
+				break;
+		if (i == p->policy->nkinds) {
+			ldiag(l, kn, doc, "kind %s is denied by local policy rule 'policy.kinds'", k->name);
+			return;
+		}
+	}
 	if (!meta || meta->type != YNODE_MAP) {
 		ldiag(l, meta ? meta : root, doc, "'metadata' must be a mapping with a 'name'");
 		return;

@@ -185,6 +185,9 @@ struct policy {
 	size_t nroots;
 	int allow_setid;
 	uint64_t max_file_size;
+	const char **kinds;		/* allowed kinds when kinds_set */
+	size_t nkinds;
+	int kinds_set;
 };
 
 struct revision {
