@@ -103,6 +103,14 @@ test_expect_success 'M06: after the fix, everything applies' '
 '
 
 test_expect_success 'M04: duplicate keys are errors; case variants are unknown fields' '
+	write_file repo/case.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: d2}
+	spec:
+	  Path: /srv/d2
+	  content: x
+	Y
 	reject "apiVersion: driftless/v1
 kind: File
 metadata: {name: d1}
@@ -110,15 +118,12 @@ spec:
   path: /srv/app.conf
   path: /etc/sudoers.d/evil
   content: x
----
-apiVersion: driftless/v1
-kind: File
-metadata: {name: d2}
-spec:
-  Path: /srv/d2
-  content: x" \
-	"bad.yaml:6:3:" "duplicate key '\''path'\''" "unknown field '\''spec.Path'\''" &&
-	expect_missing "$ROOT/etc/sudoers.d"
+  content: y" \
+	"bad.yaml:6:3: duplicate key '\''path'\'' (first at line 5, column 3)" \
+	"bad.yaml:8:3: duplicate key '\''content'\''" \
+	"case.yaml:5:3: File/d2: unknown field '\''spec.Path'\''" &&
+	expect_missing "$ROOT/etc/sudoers.d" &&
+	git -C repo rm -q case.yaml
 '
 
 test_expect_success 'M01: an alias bomb is rejected quickly, without expansion' '
@@ -257,13 +262,14 @@ test_expect_success 'M11: template-looking values are written literally, never e
 '
 
 test_expect_success 'anchors, tags and non-mapping documents are errors' '
+	printf -- "- just\n- a list\n" >repo/list.yaml &&
 	reject "apiVersion: driftless/v1
 kind: !!str File
-metadata: {name: t1}
-spec: {path: /srv/t1, content: x}
----
-- just
-- a list" "tags are not allowed" "a manifest document must be a mapping"
+metadata: &m {name: t1}
+spec: {path: /srv/t1, content: x}" "bad.yaml:2:7: tags are not allowed" \
+	"bad.yaml:3:11: anchors and aliases are not allowed" \
+	"list.yaml:1:1: a manifest document must be a mapping" &&
+	git -C repo rm -q list.yaml
 '
 
 test_expect_success 'status shows the rejected revision and the last good one' '
