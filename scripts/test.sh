@@ -7,6 +7,7 @@ passed=0 failed=0
 # sanitizer findings are failures, not log noise
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 for b in "$@"; do
 	echo "== unit tests ($b)"
 	out=$(meson test -C "$b" --print-errorlogs 2>&1)

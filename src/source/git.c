@@ -56,12 +56,18 @@ char *gitsrc_redact_url(const char *url)
 
 static int lib_ready;
 
+static void lib_shutdown(void)
+{
+	git_libgit2_shutdown();
+}
+
 static void lib_init(void)
 {
 	if (lib_ready)
 		return;
 	lib_ready = 1;
 	git_libgit2_init();
+	atexit(lib_shutdown);
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
