@@ -131,6 +131,73 @@ static void sweep_temps(struct pass *p)
 	hmap_release(&dirs);
 }
 
+/* Observe one resource and decide its change (no side effects). */
+static void plan_one(struct pass *p, struct resource *res)
+{
+	struct change *c = add_change(p, res);
+	c->inv = hmap_get(&p->inv, res->id);
+	if (c->inv)
+		c->inv->seen = 1;
+	if (res->kind->observe(res, p, c) < 0) {
+		fail(c, OUT_FAILED, err_msg());
+		return;
+	}
+	if (c->exists && c->type == NODE_FILE)
+		c->foreign = !c->inv || !c->inv->content || strcmp(c->inv->content, c->oid);
+	if (!c->inv && c->exists && c->action != ACT_NONE && c->action != ACT_DELETE &&
+	    !res->adopt && res->kind != kind_find("Directory")) {
+		char *m = xasprintf("'%s' already exists and was not created by driftless;"
+				    " set 'adopt: true' to take it over (its content is backed up first)",
+				    res->path);
+		fail(c, OUT_FAILED, m);
+		free(m);
+		return;
+	}
+	c->created = c->inv ? c->inv->created : !c->exists;
+	if (c->action != ACT_NONE || !c->inv || !c->inv->digest || strcmp(c->inv->digest, res->digest))
+		res->changed = 1;
+	/* drift: the host moved away from a spec that did not change */
+	if (c->inv && c->action != ACT_NONE && c->inv->digest && !strcmp(c->inv->digest, res->digest)) {
+		c->drifted = 1;
+		if (res->drift != DRIFT_REPAIR)
+			c->action = ACT_NONE;
+	}
+	/* the same id now manages another path: the old one is pruned */
+	if (c->inv && c->inv->path && res->path && strcmp(c->inv->path, res->path) &&
+	    c->inv->created && !hmap_get(&p->by_path, c->inv->path)) {
+		struct inv_entry *old = arena_alloc(&p->arena, sizeof(*old));
+		*old = *c->inv;
+		int dummy = 0;
+		plan_prune(p, old, &dummy);
+		p->changes[p->nchanges - 1].inv = NULL;	/* the id stays in the inventory */
+	}
+}
+
+static void changes_reset(struct pass *p)
+{
+	for (size_t i = 0; i < p->nchanges; i++) {
+		buf_release(&p->changes[i].what);
+		buf_release(&p->changes[i].diff);
+		free(p->changes[i].error);
+	}
+	p->nchanges = 0;
+	memset(p->counts, 0, sizeof(p->counts));
+	for (size_t i = 0; i < p->nres; i++) {
+		p->res[i]->failed = 0;
+		p->res[i]->staged = 0;
+		p->res[i]->changed = 0;
+	}
+}
+
+int pass_plan_subset(struct pass *p, struct resource **list, size_t n)
+{
+	changes_reset(p);
+	p->started_ns = now_ms() * 1000000;
+	for (size_t i = 0; i < n; i++)
+		plan_one(p, list[i]);
+	return 0;
+}
+
 int pass_plan(struct pass *p, struct db *db)
 {
 	if (db) {
@@ -142,42 +209,19 @@ int pass_plan(struct pass *p, struct db *db)
 	}
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
-		struct change *c = add_change(p, res);
-		c->inv = hmap_get(&p->inv, res->id);
-		if (c->inv)
-			c->inv->seen = 1;
-		if (res->kind->observe(res, p, c) < 0) {
-			fail(c, OUT_FAILED, err_msg());
-			continue;
+		struct inv_entry *inv = hmap_get(&p->inv, res->id);
+		if (inv)
+			inv->seen = 1;
+		if (p->incremental && inv && inv->digest && !strcmp(inv->digest, res->digest)) {
+			/* unchanged in Git and nothing it depends on changed: the
+			 * watches and the periodic full pass look after its drift */
+			int dep_changed = 0;
+			for (size_t d = 0; d < res->ndeps; d++)
+				dep_changed |= res->deps[d]->changed;
+			if (!dep_changed)
+				continue;
 		}
-		if (c->exists && c->type == NODE_FILE)
-			c->foreign = !c->inv || !c->inv->content || strcmp(c->inv->content, c->oid);
-		if (!c->inv && c->exists && c->action != ACT_NONE && c->action != ACT_DELETE &&
-		    !res->adopt && res->kind != kind_find("Directory")) {
-			char *m = xasprintf("'%s' already exists and was not created by driftless;"
-					    " set 'adopt: true' to take it over (its content is backed up first)",
-					    res->path);
-			fail(c, OUT_FAILED, m);
-			free(m);
-			continue;
-		}
-		c->created = c->inv ? c->inv->created : !c->exists;
-		/* drift: the host moved away from a spec that did not change */
-		if (c->inv && c->action != ACT_NONE && c->inv->digest && !strcmp(c->inv->digest, res->digest)) {
-			c->drifted = 1;
-			if (res->drift != DRIFT_REPAIR)
-				c->action = ACT_NONE;
-		}
-		/* the same id now manages another path: the old one is pruned */
-		if (c->inv && c->inv->path && res->path && strcmp(c->inv->path, res->path) &&
-		    c->inv->created && !hmap_get(&p->by_path, c->inv->path)) {
-			struct inv_entry *old = arena_alloc(&p->arena, sizeof(*old));
-			*old = *c->inv;
-			int dummy = 0;
-			plan_prune(p, old, &dummy);
-			p->changes[p->nchanges - 1].inv = NULL;	/* the id stays in the inventory */
-			c = &p->changes[p->nchanges - 2];
-		}
+		plan_one(p, res);
 	}
 	/* prune: what the inventory holds that Git no longer declares */
 	size_t first_prune = p->nchanges;
@@ -214,8 +258,10 @@ static int record_inventory(struct pass *p, struct change *c)
 	}
 	if (c->action == ACT_DELETE || (!res->digest[0] && c->inv)) {
 		/* deleted, or forgotten */
-		if (c->inv)
+		if (c->inv) {
+			c->inv->path = NULL;	/* gone from memory too */
 			return db_inv_del(p->db, res->id);
+		}
 		return 0;
 	}
 	if (!res->digest[0])
@@ -241,7 +287,26 @@ static int record_inventory(struct pass *p, struct change *c)
 			 res->kind == kind_find("Symlink") ? NODE_LINK : NODE_FILE;
 	if (c->drifted && c->action == ACT_NONE)
 		e.digest = c->inv->digest;	/* still drifted: keep the applied digest */
-	return db_inv_put(p->db, &e);
+	if (db_inv_put(p->db, &e) < 0)
+		return -1;
+	/* keep the in-memory inventory true for later passes on this pass
+	 * (the agent repairs drift on the pass it applied last) */
+	struct inv_entry *m = c->inv ? c->inv : hmap_get(&p->inv, res->id);
+	if (!m) {
+		m = arena_alloc(&p->arena, sizeof(*m));
+		m->id = res->id;
+		hmap_put(&p->inv, m->id, m);
+	}
+	m->kind = res->kind->name;
+	m->path = res->path;
+	m->type = e.type;
+	m->created = e.created;
+	m->prune = e.prune;
+	m->digest = e.digest == res->digest ? res->digest : arena_strdup(&p->arena, e.digest);
+	m->content = arena_strdup(&p->arena, content);
+	m->seen = 1;
+	c->inv = m;
+	return 0;
 }
 
 /* Make every staged file durable, rename each into place, and make the
@@ -311,6 +376,10 @@ int pass_apply(struct pass *p)
 			continue;
 		if (c->action == ACT_NONE) {
 			c->outcome = OUT_UNCHANGED;
+			continue;
+		}
+		if (!p->dry_run && p->interrupt && p->interrupt(p->interrupt_ctx)) {
+			fail(c, OUT_SKIPPED, "stopped before this resource: the agent is shutting down");
 			continue;
 		}
 		/* a dependency still in the batch must land before this goes on */

@@ -125,6 +125,7 @@ struct resource {
 	int order;			/* position in the apply order */
 	int failed;			/* this pass: failed or skipped, so dependents skip */
 	int staged;			/* this pass: written to a temporary, not yet renamed */
+	int changed;			/* this pass: its spec or its host state changed */
 	int mark;			/* graph walk scratch */
 };
 
@@ -224,6 +225,10 @@ struct pass {
 	struct fs_batch batch;		/* staged file writes, synced together */
 	size_t *staged;			/* change index of each staged write */
 	int batching;
+	int incremental;		/* observe only what changed in Git (and dependents) */
+	/* asked between resources; non-zero stops the apply (agent shutdown) */
+	int (*interrupt)(void *ctx);
+	void *interrupt_ctx;
 
 	int dry_run;
 	const char *interrupted;	/* revision whose apply did not finish, or NULL */

@@ -50,6 +50,9 @@ int graph_build(struct pass *p);	/* deps, implicit parents, cycles, order */
 int pass_validate(struct pass *p);	/* kind checks, policy, conflicts */
 int pass_plan(struct pass *p, struct db *db);		/* observe + prune plan */
 int pass_apply(struct pass *p);		/* carry out the plan */
+/* Plan only the given resources of an already planned pass (drift repair):
+ * earlier changes are dropped. */
+int pass_plan_subset(struct pass *p, struct resource **list, size_t n);
 /* Record the pass (inventory, stat cache, history, status) in one transaction;
  * a pass that changed nothing writes nothing. */
 int pass_record(struct pass *p, const char *command);

@@ -9,6 +9,7 @@
 
 static char err_buf[4096];
 
+__attribute__((format(printf, 1, 0)))
 static void err_vset(const char *fmt, va_list ap)
 {
 	vsnprintf(err_buf, sizeof(err_buf), fmt, ap);
