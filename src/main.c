@@ -14,6 +14,7 @@ static const struct command commands[] = {
 	{ "apply", cmd_apply, "make the host equal to a revision of the repository" },
 	{ "plan", cmd_plan, "show what apply would change, with diffs" },
 	{ "validate", cmd_validate, "check manifests without touching the host" },
+	{ "agent", cmd_agent, "reconcile forever: poll, apply, repair drift the moment it happens" },
 	{ "status", cmd_status, "show the applied and attempted revisions" },
 	{ "history", cmd_history, "list past passes and their outcomes" },
 	{ "version", cmd_version, "print the version" },

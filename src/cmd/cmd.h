@@ -17,6 +17,8 @@ struct opts {
 	const char *root, *state;
 	int dry_run, exit_code, json, n;
 	const char *output;
+	const char *listen;
+	int64_t interval_ms;
 	const char *positional;
 	struct config cfg;
 	int lock_fd;
@@ -28,6 +30,10 @@ int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const c
 void opts_release(struct opts *o);
 /* Load the config (-c, or /etc/driftless/agent.yaml when present) and merge flags. */
 int opts_config(struct opts *o);
+/* Apply the command-line overrides of o to a configuration. */
+void opts_merge(const struct opts *o, struct config *c);
+/* The config file in force: -c, or the default one when it exists, or NULL. */
+const char *opts_config_file(const struct opts *o);
 /* mkdir -p the state directory and take its lock (flock, non-blocking). */
 int state_open(struct opts *o, int lock);
 
@@ -37,5 +43,6 @@ int cmd_validate(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
 
 #endif

@@ -28,6 +28,8 @@ static const struct option longopts[] = {
 	{ "dry-run", no_argument, NULL, 'd' },
 	{ "exit-code", no_argument, NULL, 'e' },
 	{ "output", required_argument, NULL, 'o' },
+	{ "interval", required_argument, NULL, 'I' },
+	{ "listen", required_argument, NULL, 'L' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -67,6 +69,14 @@ int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const c
 		case 's': o->state = optarg; break;
 		case 'd': o->dry_run = 1; break;
 		case 'e': o->exit_code = 1; break;
+		case 'L': o->listen = optarg; break;
+		case 'I':
+			o->interval_ms = config_duration(optarg);
+			if (o->interval_ms <= 0) {
+				fprintf(stderr, "error: '--interval' must be a duration like 60s or 5m\nusage: %s\n", usage);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'o':
 			if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
 				fprintf(stderr, "error: '-o' must be text or json, not '%s'\nusage: %s\n", optarg, usage);
@@ -108,12 +118,36 @@ void opts_release(struct opts *o)
 	config_release(&o->cfg);
 }
 
+void opts_merge(const struct opts *o, struct config *c)
+{
+	/* flags override the file; a ref flag replaces every ref from the file */
+	if (o->repo)
+		c->url = o->repo;
+	if (o->branch || o->tag || o->semver || o->commit) {
+		c->branch = o->branch;
+		c->tag = o->tag;
+		c->semver = o->semver;
+		c->commit = o->commit;
+	}
+	if (o->path)
+		c->path = o->path;
+	if (o->interval_ms > 0)
+		c->interval_ms = o->interval_ms;
+	if (o->listen)
+		c->listen = o->listen;
+}
+
+const char *opts_config_file(const struct opts *o)
+{
+	if (o->config)
+		return o->config;
+	return access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;
+}
+
 int opts_config(struct opts *o)
 {
-	const char *file = o->config;
+	const char *file = opts_config_file(o);
 	struct diag d;
-	if (!file && access(DEFAULT_CONFIG, F_OK) == 0)
-		file = DEFAULT_CONFIG;
 	if (file) {
 		diag_init(&d);
 		if (config_load(&o->cfg, file, &d) < 0) {
@@ -126,17 +160,7 @@ int opts_config(struct opts *o)
 		}
 		diag_release(&d);
 	}
-	/* flags override the file; a ref flag replaces every ref from the file */
-	if (o->repo)
-		o->cfg.url = o->repo;
-	if (o->branch || o->tag || o->semver || o->commit) {
-		o->cfg.branch = o->branch;
-		o->cfg.tag = o->tag;
-		o->cfg.semver = o->semver;
-		o->cfg.commit = o->commit;
-	}
-	if (o->path)
-		o->cfg.path = o->path;
+	opts_merge(o, &o->cfg);
 	if (!o->root)
 		o->root = "/";
 	if (!o->state)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 #include "cmd/cmd.h"
 #include "lib/err.h"
@@ -49,6 +50,40 @@ static int count_inv(struct db *db, struct arena *a)
 	return n;
 }
 
+struct drift_list {
+	int json;
+	struct arena *a;
+	struct buf out;
+};
+
+static int collect_drift(void *ctx, const struct drift_event *e)
+{
+	struct drift_list *d = ctx;
+	char when[32];
+	fmt_time(when, sizeof(when), e->when_ms);
+	if (d->json) {
+		buf_addf(&d->out, "%s{\"time\":\"%s\",\"id\":", d->out.len ? "," : "", when);
+		buf_add_json_str(&d->out, e->res_id);
+		buf_adds(&d->out, ",\"path\":");
+		buf_add_json_str(&d->out, e->path);
+		buf_adds(&d->out, ",\"policy\":");
+		buf_add_json_str(&d->out, e->policy);
+		buf_adds(&d->out, ",\"action\":");
+		buf_add_json_str(&d->out, e->action);
+		buf_adds(&d->out, ",\"changes\":");
+		buf_add_json_str(&d->out, e->what);
+		buf_adds(&d->out, ",\"before\":");
+		buf_add_json_str(&d->out, e->before);
+		buf_adds(&d->out, ",\"after\":");
+		buf_add_json_str(&d->out, e->after);
+		buf_addch(&d->out, '}');
+	} else {
+		buf_addf(&d->out, "  %s  %-10s %s %s (%s)\n", when, e->action ? e->action : "",
+			 e->res_id ? e->res_id : "", e->path ? e->path : "", e->what ? e->what : "");
+	}
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct opts o;
@@ -59,14 +94,22 @@ int cmd_status(int argc, char **argv)
 	if (ret || (ret = open_db(&o, &db)))
 		goto out;
 	static const char *const keys[] = { "applied_revision", "applied_at", "attempted_revision",
-		"last_result", "rejected_revision", "rejected_reason", "in_progress", NULL };
-	const char *vals[8] = { 0 };
+		"last_result", "rejected_revision", "rejected_reason", "in_progress", "agent_pid",
+		"last_fetch_ok_at", "source_stale_since", "source_error", "bad_revision", NULL };
+	const char *vals[16] = { 0 };
 	for (int i = 0; keys[i]; i++)
 		vals[i] = db_meta_get(db, keys[i], &a);
 	int n = count_inv(db, &a);
-	char when[32] = "";
+	char when[32] = "", fetched[32] = "", stale[32] = "";
 	if (vals[1])
 		fmt_time(when, sizeof(when), strtoll(vals[1], NULL, 10));
+	if (vals[8])
+		fmt_time(fetched, sizeof(fetched), strtoll(vals[8], NULL, 10));
+	if (vals[9])
+		fmt_time(stale, sizeof(stale), strtoll(vals[9], NULL, 10));
+	int running = vals[7] && kill((pid_t)atoi(vals[7]), 0) == 0;
+	struct drift_list dl = { .json = o.json, .a = &a };
+	db_drift_list(db, 10, collect_drift, &dl);
 	if (o.json) {
 		struct buf b = BUF_INIT;
 		buf_adds(&b, "{\"lastAppliedRevision\":");
@@ -81,7 +124,18 @@ int cmd_status(int argc, char **argv)
 		buf_add_json_str(&b, vals[4]);
 		buf_adds(&b, ",\"rejectedReason\":");
 		buf_add_json_str(&b, vals[5]);
-		buf_addf(&b, ",\"interrupted\":%s,\"managedResources\":%d}\n", vals[6] ? "true" : "false", n);
+		buf_addf(&b, ",\"interrupted\":%s,\"managedResources\":%d", vals[6] ? "true" : "false", n);
+		buf_addf(&b, ",\"agent\":{\"running\":%s,\"pid\":%s}", running ? "true" : "false",
+			 running ? vals[7] : "null");
+		buf_adds(&b, ",\"source\":{\"lastSuccessfulFetch\":");
+		buf_add_json_str(&b, vals[8] ? fetched : NULL);
+		buf_adds(&b, ",\"staleSince\":");
+		buf_add_json_str(&b, vals[9] ? stale : NULL);
+		buf_adds(&b, ",\"error\":");
+		buf_add_json_str(&b, vals[10]);
+		buf_adds(&b, "},\"badRevision\":");
+		buf_add_json_str(&b, vals[11]);
+		buf_addf(&b, ",\"recentDrift\":[%s]}\n", dl.out.ptr ? dl.out.ptr : "");
 		fputs(b.ptr, stdout);
 		buf_release(&b);
 	} else {
@@ -94,7 +148,17 @@ int cmd_status(int argc, char **argv)
 			printf("interrupted:        apply of %s did not finish; the next pass converges it\n", vals[6]);
 		if (vals[4])
 			printf("rejected revision:  %s\n%s\n", vals[4], vals[5] ? vals[5] : "");
+		printf("agent:              %s\n", running ? "running" : "not running");
+		if (vals[9])
+			printf("source:             stale since %s: %s\n", stale, vals[10] ? vals[10] : "");
+		else if (vals[8])
+			printf("source:             ok, last fetched at %s\n", fetched);
+		if (vals[11])
+			printf("bad revision:       %s (crashed the agent; skipped until a newer one)\n", vals[11]);
+		if (dl.out.len)
+			printf("recent drift:\n%s", dl.out.ptr);
 	}
+	buf_release(&dl.out);
 out:
 	db_close(db);
 	arena_release(&a);
@@ -159,8 +223,8 @@ static int hist_pass(void *ctx, const struct pass_record *r)
 		h->first = 0;
 		return 0;
 	}
-	printf("%s  %.12s  %-8s %s  \"%s\"  (%d created, %d updated, %d deleted, %d failed, %d skipped, %lld ms)\n",
-	       when, r->commit ? r->commit : "", r->result ? r->result : "", r->author ? r->author : "",
+	printf("%s  %-5s  %.12s  %-8s %s  \"%s\"  (%d created, %d updated, %d deleted, %d failed, %d skipped, %lld ms)\n",
+	       when, r->command ? r->command : "", r->commit ? r->commit : "", r->result ? r->result : "", r->author ? r->author : "",
 	       r->summary ? r->summary : "", r->counts[OUT_CREATED], r->counts[OUT_UPDATED],
 	       r->counts[OUT_DELETED], r->counts[OUT_FAILED], r->counts[OUT_SKIPPED],
 	       (long long)(r->finished_ms - r->started_ms));

@@ -530,3 +530,32 @@ int pass_record(struct pass *p, const char *command)
 	}
 	return 0;
 }
+
+/* Record a rejected revision: status shows it, the last good one stays. */
+void pass_record_rejection(struct pass *p, struct db *db, const char *command)
+{
+	struct buf why = BUF_INIT;
+	for (size_t i = 0; i < p->diag.n && i < 20; i++) {
+		const struct diag_item *d = &p->diag.v[i];
+		if (d->file)
+			buf_addf(&why, "%s%s:%d:%d: %s", i ? "\n" : "", d->file, d->line, d->col, d->msg);
+		else
+			buf_addf(&why, "%s%s", i ? "\n" : "", d->msg);
+	}
+	if (p->diag.n > 20)
+		buf_addf(&why, "\n(%zu more)", p->diag.n - 20);
+	struct pass_record rec = {
+		.started_ms = p->started_ns / 1000000, .finished_ms = now_ms(), .command = command,
+		.commit = p->rev.oid, .ref = p->rev.ref, .author = p->rev.author,
+		.summary = p->rev.summary, .result = "rejected", .error = why.ptr,
+	};
+	if (db_begin(db) == 0) {
+		if (db_pass_add(db, &rec) < 0 || db_meta_set(db, "attempted_revision", p->rev.oid) < 0 ||
+		    db_meta_set(db, "rejected_revision", p->rev.oid) < 0 ||
+		    db_meta_set(db, "rejected_reason", why.ptr ? why.ptr : "") < 0 ||
+		    db_meta_set(db, "last_result", "rejected") < 0 || db_commit(db) < 0)
+			db_rollback(db);
+	}
+	buf_release(&why);
+}
+

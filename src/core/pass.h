@@ -56,6 +56,8 @@ int pass_plan_subset(struct pass *p, struct resource **list, size_t n);
 /* Record the pass (inventory, stat cache, history, status) in one transaction;
  * a pass that changed nothing writes nothing. */
 int pass_record(struct pass *p, const char *command);
+/* Record that the revision of p was rejected (its diagnostics, shortened). */
+void pass_record_rejection(struct pass *p, struct db *db, const char *command);
 /* "applied", "partial" or "failed" from the outcome counts. */
 const char *pass_result(const struct pass *p);
 

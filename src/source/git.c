@@ -604,3 +604,11 @@ out:
 	git_tree_free(tree);
 	return ret;
 }
+
+int gitsrc_resolve(struct gitsrc *g, const char *oid, const char *ref, struct revision *rev)
+{
+	git_oid id;
+	if (git_oid_fromstr(&id, oid) < 0)
+		return err_set("invalid commit id '%s'", oid);
+	return fill_rev(g, &id, ref, rev);
+}

@@ -35,6 +35,9 @@ int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision 
  * skipped) as a commit in the cache, for validating uncommitted work. */
 int gitsrc_import_dir(struct gitsrc *g, const char *dir, struct revision *rev);
 
+/* Fill rev for a commit already in the cache (after a fetch elsewhere). */
+int gitsrc_resolve(struct gitsrc *g, const char *oid, const char *ref, struct revision *rev);
+
 /* Entry types of a tree walk. */
 enum gitsrc_entry { GITSRC_BLOB, GITSRC_EXEC, GITSRC_LINK, GITSRC_TREE, GITSRC_COMMIT };
 

@@ -28,6 +28,11 @@ static const char *const migrations[] = {
 	" outcome TEXT, detail TEXT);"
 	"CREATE INDEX outcomes_pass ON outcomes(pass_id);"
 	"CREATE TABLE backups (path TEXT, oid TEXT, when_ms INTEGER, commit_oid TEXT);",
+
+	"CREATE TABLE drift_events (id INTEGER PRIMARY KEY, when_ms INTEGER NOT NULL,"
+	" res_id TEXT NOT NULL, path TEXT, policy TEXT NOT NULL, action TEXT NOT NULL,"
+	" what TEXT, before TEXT, after TEXT, commit_oid TEXT);"
+	"CREATE INDEX drift_events_when ON drift_events(when_ms);",
 };
 
 static int db_fail(struct db *db, const char *what)
@@ -376,4 +381,49 @@ int db_outcomes(struct db *db, int64_t pass_id, db_outcome_cb cb, void *ctx)
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, "reading history");
+}
+
+int db_drift_add(struct db *db, const struct drift_event *e)
+{
+	sqlite3_stmt *st = prep(db, "INSERT INTO drift_events(when_ms, res_id, path, policy, action,"
+				" what, before, after, commit_oid) VALUES (?,?,?,?,?,?,?,?,?)");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, e->when_ms);
+	bind_text(st, 2, e->res_id);
+	bind_text(st, 3, e->path);
+	bind_text(st, 4, e->policy);
+	bind_text(st, 5, e->action);
+	bind_text(st, 6, e->what);
+	bind_text(st, 7, e->before);
+	bind_text(st, 8, e->after);
+	bind_text(st, 9, e->commit);
+	return step_done(db, st, "recording a drift event");
+}
+
+int db_drift_list(struct db *db, int n, db_drift_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = prep(db, "SELECT when_ms, res_id, path, policy, action, what, before, after,"
+				" commit_oid FROM drift_events ORDER BY id DESC LIMIT ?");
+	int rc;
+	if (!st)
+		return -1;
+	sqlite3_bind_int(st, 1, n > 0 ? n : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct drift_event e = {
+			.when_ms = sqlite3_column_int64(st, 0),
+			.res_id = (const char *)sqlite3_column_text(st, 1),
+			.path = (const char *)sqlite3_column_text(st, 2),
+			.policy = (const char *)sqlite3_column_text(st, 3),
+			.action = (const char *)sqlite3_column_text(st, 4),
+			.what = (const char *)sqlite3_column_text(st, 5),
+			.before = (const char *)sqlite3_column_text(st, 6),
+			.after = (const char *)sqlite3_column_text(st, 7),
+			.commit = (const char *)sqlite3_column_text(st, 8),
+		};
+		if (cb(ctx, &e))
+			break;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, "reading drift events");
 }

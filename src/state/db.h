@@ -53,4 +53,20 @@ typedef int (*db_outcome_cb)(void *ctx, const char *res_id, const char *outcome,
 			     const char *detail);
 int db_outcomes(struct db *db, int64_t pass_id, db_outcome_cb cb, void *ctx);
 
+/* A change made outside Git, and what the agent did about it. */
+struct drift_event {
+	int64_t when_ms;
+	const char *res_id, *path;
+	const char *policy;	/* repair, report */
+	const char *action;	/* repaired, reported, failed, backed-off */
+	const char *what;	/* "content, mode 0644 -> 0600" */
+	const char *before;	/* "file 0600 0:0 <blob>" as found */
+	const char *after;	/* as left */
+	const char *commit;	/* the applied revision it was held to */
+};
+
+int db_drift_add(struct db *db, const struct drift_event *e);
+typedef int (*db_drift_cb)(void *ctx, const struct drift_event *e);
+int db_drift_list(struct db *db, int n, db_drift_cb cb, void *ctx);
+
 #endif

@@ -1,0 +1,871 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent: one event loop (signalfd, timerfds, inotify, a pipe from the
+ * fetch child) that keeps the host equal to Git. Fetches run in a child
+ * process so the loop never blocks on the network; passes and drift repairs
+ * run in the loop, one at a time, so two never interleave.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "cmd/cmd.h"
+#include "core/check.h"
+#include "daemon/loop.h"
+#include "daemon/watch.h"
+#include "lib/err.h"
+#include "source/git.h"
+#include "state/db.h"
+
+#define AGENT_USAGE "driftless agent [-c FILE] [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [--root DIR] [--state DIR] [--interval DUR]"
+
+#define DEBOUNCE_MS 2		/* coalesce a burst of events on one file */
+#define FLAP_WINDOW_MS 60000	/* more repairs than FLAP_MAX in this window... */
+#define FLAP_MAX 5
+#define FLAP_BACKOFF_MIN_MS 1000	/* ...back off, doubling up to the max */
+#define FLAP_BACKOFF_MAX_MS (15 * 60 * 1000)
+#define FETCH_TIMEOUT_S 300
+#define POISON_LIMIT 3		/* crashes on one revision before it is skipped */
+
+struct flap {
+	int64_t window_start;
+	int count;
+	int64_t backoff_ms;
+	int64_t next_allowed;
+	int reported;
+};
+
+struct agent {
+	struct opts o;
+	struct config *cfg;		/* in force (o.cfg, or a reloaded one) */
+	struct config *old_cfg;		/* still used by cur until it is replaced */
+	struct loop loop;
+	struct db *db;
+	struct pass *cur;		/* the applied revision, kept for drift repair */
+	int sigfd, poll_tfd, resync_tfd, debounce_tfd;
+	int debounce_armed;
+	struct watch watch;
+	struct hmap dirty;		/* id -> resource of cur */
+	struct hmap flaps;		/* id (heap) -> struct flap */
+	pid_t fetch_pid;
+	int fetch_fd;
+	struct buf fetch_out;
+	int fetch_again;
+	int fetch_failures;
+	char bad_rev[41];
+	const char *url;		/* absolute form of the source URL */
+	char *url_buf;
+	char *cache_dir;
+	sigset_t sigs;
+};
+
+static void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void alog(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void meta_set(struct agent *a, const char *key, const char *val)
+{
+	if (db_meta_set(a->db, key, val) < 0)
+		alog("agent: %s", err_msg());
+}
+
+static void meta_set_time(struct agent *a, const char *key)
+{
+	char ts[32];
+	snprintf(ts, sizeof(ts), "%lld", (long long)wall_ms());
+	meta_set(a, key, ts);
+}
+
+/* ---- passes ---- */
+
+static int interrupted(void *ctx)
+{
+	struct agent *a = ctx;
+	sigset_t pending;
+	if (sigpending(&pending) < 0)
+		return 0;
+	(void)a;
+	return sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT);
+}
+
+static void pass_free(struct pass *p)
+{
+	if (!p)
+		return;
+	gitsrc_free(p->git);
+	fs_root_close(&p->root);
+	pass_release(p);
+	free(p);
+}
+
+static void log_outcomes(struct pass *p, const char *why)
+{
+	for (size_t i = 0; i < p->nchanges; i++) {
+		struct change *c = &p->changes[i];
+		if (c->outcome == OUT_UNCHANGED && !(c->drifted && c->res->drift == DRIFT_REPORT))
+			continue;
+		if (c->outcome == OUT_FAILED || c->outcome == OUT_SKIPPED)
+			alog("%s: %s %s: %s", c->res->id, outcome_names[c->outcome],
+			     c->res->path ? c->res->path : "", c->error);
+		else if (c->outcome == OUT_UNCHANGED)
+			alog("%s: drift reported, not repaired (%s) %s", c->res->id, c->what.ptr,
+			     c->res->path);
+		else
+			alog("%s: %s %s%s%s%s (%s)", c->res->id, outcome_names[c->outcome],
+			     c->res->path ? c->res->path : "", c->what.len ? " (" : "",
+			     c->what.len ? c->what.ptr : "", c->what.len ? ")" : "", why);
+	}
+}
+
+static void watch_cur(struct agent *a)
+{
+	if (a->cur && watch_sync(&a->watch, a->cur) < 0)
+		alog("agent: %s", err_msg());
+}
+
+/* Crash-loop protection: count the passes started on each revision and
+ * not finished; a revision that took the agent down POISON_LIMIT times is
+ * skipped until a new one arrives. The count is kept per revision, so a
+ * pass on another revision in between does not reset it. */
+static int poison_enter(struct agent *a, const char *oid)
+{
+	struct arena tmp;
+	arena_init(&tmp);
+	char key[64];
+	snprintf(key, sizeof(key), "attempts:%s", oid);
+	char *cnt = db_meta_get(a->db, key, &tmp);
+	int n = cnt ? atoi(cnt) + 1 : 1;
+	arena_release(&tmp);
+	if (n > POISON_LIMIT) {
+		snprintf(a->bad_rev, sizeof(a->bad_rev), "%s", oid);
+		meta_set(a, "bad_revision", oid);
+		alog("agent: revision %.12s stopped the agent %d times; it is skipped until a newer"
+		     " revision arrives", oid, n - 1);
+		return -1;
+	}
+	char buf[16];
+	snprintf(buf, sizeof(buf), "%d", n);
+	meta_set(a, key, buf);
+	return 0;
+}
+
+static void poison_leave(struct agent *a, const char *oid)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "attempts:%s", oid);
+	meta_set(a, key, NULL);
+}
+
+/*
+ * A whole pass on revision oid: load and validate it, plan (only what
+ * changed in Git when incremental), apply, record. On success it becomes
+ * cur; on rejection cur (the last good revision) stays in force.
+ */
+static int agent_pass(struct agent *a, const char *oid, const char *ref, int full)
+{
+	if (a->bad_rev[0] && !strcmp(a->bad_rev, oid))
+		return -1;
+	if (poison_enter(a, oid) < 0)
+		return -1;
+	struct pass *p = xcalloc(1, sizeof(*p));
+	pass_init(p);
+	const char *entry = "";
+	if (a->cfg->path && strcmp(a->cfg->path, ".") && strcmp(a->cfg->path, "/") &&
+	    check_repo_path(&p->arena, "", a->cfg->path, strlen(a->cfg->path), &entry))
+		entry = "";
+	p->entry = entry;
+	p->policy = &a->cfg->policy;
+	p->allow_empty = a->cfg->allow_empty;
+	p->prune = a->cfg->prune;
+	p->state_dir = a->o.state;
+	p->db = a->db;
+	p->batching = 1;
+	p->interrupt = interrupted;
+	p->interrupt_ctx = a;
+	int ret = -1;
+	if (fs_root_open(&p->root, a->o.root) < 0 || gitsrc_open(&p->git, a->cache_dir, a->url) < 0 ||
+	    gitsrc_resolve(p->git, oid, ref, &p->rev) < 0) {
+		alog("agent: %s", err_msg());
+		goto out;
+	}
+	int bad = manifest_load(p) < 0;
+	if (pass_validate(p) < 0 || bad || p->diag.n) {
+		diag_sort(&p->diag);
+		for (size_t i = 0; i < p->diag.n && i < 50; i++) {
+			struct diag_item *d = &p->diag.v[i];
+			if (d->file)
+				alog("agent: revision %.12s rejected: %s:%d:%d: %s", oid, d->file, d->line,
+				     d->col, d->msg);
+			else
+				alog("agent: revision %.12s rejected: %s", oid, d->msg);
+		}
+		pass_record_rejection(p, a->db, "agent");
+		ret = 1;
+		goto out;
+	}
+	p->incremental = !full && a->cur;
+	if (pass_plan(p, a->db) < 0) {
+		if (p->diag.n) {
+			for (size_t i = 0; i < p->diag.n; i++)
+				alog("agent: revision %.12s rejected: %s", oid, p->diag.v[i].msg);
+			pass_record_rejection(p, a->db, "agent");
+			ret = 1;
+		} else {
+			alog("agent: %s", err_msg());
+		}
+		goto out;
+	}
+	if (p->interrupted)
+		alog("agent: recovering from an interrupted apply of %.12s", p->interrupted);
+	if (pass_apply(p) < 0 || pass_record(p, "agent") < 0) {
+		alog("agent: %s", err_msg());
+		goto out;
+	}
+	log_outcomes(p, full ? "full pass" : "new revision");
+	alog("agent: revision %.12s %s: %d created, %d updated, %d deleted, %d unchanged, %d failed,"
+	     " %d skipped", oid, pass_result(p), p->counts[OUT_CREATED], p->counts[OUT_UPDATED],
+	     p->counts[OUT_DELETED], p->counts[OUT_UNCHANGED], p->counts[OUT_FAILED],
+	     p->counts[OUT_SKIPPED]);
+	/* the new revision is the one to hold the host to */
+	pass_free(a->cur);
+	a->cur = p;
+	p = NULL;
+	hmap_release(&a->dirty);
+	hmap_init(&a->dirty);
+	if (a->old_cfg) {
+		config_release(a->old_cfg);
+		free(a->old_cfg);
+		a->old_cfg = NULL;
+	}
+	watch_cur(a);
+	ret = 0;
+out:
+	poison_leave(a, oid);
+	pass_free(p);
+	return ret;
+}
+
+/* ---- drift ---- */
+
+static void describe(struct buf *b, const struct change *c)
+{
+	if (!c->exists) {
+		buf_adds(b, "missing");
+		return;
+	}
+	buf_addf(b, "%s %04o %u:%u", node_type_names[c->type], (unsigned)c->mode, (unsigned)c->uid,
+		 (unsigned)c->gid);
+	if (c->oid[0])
+		buf_addf(b, " %s", c->oid);
+}
+
+static struct flap *flap_of(struct agent *a, const char *id)
+{
+	struct flap *f = hmap_get(&a->flaps, id);
+	if (!f) {
+		f = xcalloc(1, sizeof(*f));
+		hmap_put(&a->flaps, xstrdup(id), f);
+	}
+	return f;
+}
+
+static void mark_dirty(struct agent *a, struct resource *res)
+{
+	if (res->drift == DRIFT_IGNORE)
+		return;
+	hmap_put(&a->dirty, res->id, res);
+	if (!a->debounce_armed) {
+		timer_arm(a->debounce_tfd, DEBOUNCE_MS);
+		a->debounce_armed = 1;
+	}
+}
+
+static void mark_all(struct agent *a)
+{
+	for (size_t i = 0; a->cur && i < a->cur->nres; i++)
+		mark_dirty(a, a->cur->res[i]);
+}
+
+static void on_path(void *ctx, const char *path)
+{
+	struct agent *a = ctx;
+	if (!a->cur)
+		return;
+	struct resource *res = hmap_get(&a->cur->by_path, path);
+	if (res) {
+		mark_dirty(a, res);
+		return;
+	}
+	/* a new entry in a purged directory is drift of that directory */
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		struct resource *up = hmap_get(&a->cur->by_path, dir);
+		if (up && up->kind == kind_find("Directory")) {
+			const struct field *f;
+			for (f = up->kind->fields; f->name && strcmp(f->name, "purge"); f++)
+				;
+			if (f->name && *(int *)((char *)up->spec + f->offset) == 1)
+				mark_dirty(a, up);
+		}
+	}
+	free(dir);
+	/* a watched directory went away: everything below it is suspect */
+	size_t n = strlen(path);
+	for (size_t i = 0; i < a->cur->nres; i++) {
+		const char *rp = a->cur->res[i]->path;
+		if (rp && !strncmp(rp, path, n) && rp[n] == '/')
+			mark_dirty(a, a->cur->res[i]);
+	}
+}
+
+static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+	int overflow = 0;
+	(void)l;
+	(void)fd;
+	(void)events;
+	if (watch_read(&a->watch, on_path, a, &overflow) < 0)
+		alog("agent: %s", err_msg());
+	if (overflow) {
+		alog("agent: too many file events at once (inotify queue overflow): rescanning everything");
+		mark_all(a);
+	}
+}
+
+/* Repair (or report) what the watches flagged, resource by resource. */
+static void repair_dirty(struct agent *a)
+{
+	struct pass *p = a->cur;
+	int64_t now = mono_ms(), next = 0;
+	struct resource **list = xmalloc((a->dirty.n + 1) * sizeof(*list));
+	size_t n = 0, it = 0;
+	void *val;
+	struct hmap later;
+	hmap_init(&later);
+	while (hmap_next(&a->dirty, &it, NULL, &val)) {
+		struct resource *res = val;
+		struct flap *f = hmap_get(&a->flaps, res->id);
+		if (f && f->next_allowed > now) {
+			hmap_put(&later, res->id, res);
+			if (!next || f->next_allowed < next)
+				next = f->next_allowed;
+			continue;
+		}
+		list[n++] = res;
+	}
+	hmap_release(&a->dirty);
+	a->dirty = later;
+	if (next) {
+		timer_arm(a->debounce_tfd, next - now > 0 ? next - now : 1);
+		a->debounce_armed = 1;
+	}
+	if (!n) {
+		free(list);
+		return;
+	}
+	/* keep the dependency order of the pass */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && list[j - 1]->order > list[j]->order; j--) {
+			struct resource *t = list[j];
+			list[j] = list[j - 1];
+			list[j - 1] = t;
+		}
+	int64_t t0 = mono_ms();
+	pass_plan_subset(p, list, n);
+	free(list);
+	int work = 0;
+	for (size_t i = 0; i < p->nchanges; i++)
+		work |= p->changes[i].action != ACT_NONE || p->changes[i].drifted ||
+			p->changes[i].outcome == OUT_FAILED;
+	if (!work)
+		return;	/* our own writes, or a touch that changed nothing we manage */
+	struct buf *before = xcalloc(p->nchanges, sizeof(*before));
+	for (size_t i = 0; i < p->nchanges; i++)
+		describe(&before[i], &p->changes[i]);
+	if (pass_apply(p) < 0 || pass_record(p, "drift") < 0)
+		alog("agent: %s", err_msg());
+	int64_t ms = mono_ms() - t0;
+	int rewatch = 0;
+	for (size_t i = 0; i < p->nchanges; i++) {
+		struct change *c = &p->changes[i];
+		if (c->action == ACT_NONE && !c->drifted && c->outcome != OUT_FAILED)
+			continue;
+		struct drift_event e = {
+			.when_ms = wall_ms(), .res_id = c->res->id, .path = c->res->path,
+			.policy = drift_names[c->res->drift],
+			.what = c->what.len ? c->what.ptr : c->action == ACT_CREATE ? "missing" :
+				c->action == ACT_DELETE ? "present" : "",
+			.before = before[i].ptr, .commit = p->rev.oid,
+		};
+		struct buf after = BUF_INIT;
+		if (c->outcome == OUT_FAILED || c->outcome == OUT_SKIPPED) {
+			e.action = "failed";
+			buf_adds(&after, c->error ? c->error : "");
+		} else if (c->action == ACT_NONE) {
+			e.action = "reported";
+			describe(&after, c);
+		} else {
+			e.action = "repaired";
+			struct change now_c = { 0 };
+			now_c.res = c->res;
+			struct stat st;
+			int r = fs_lstat(&p->root, c->res->path, &st);
+			now_c.exists = r == 0;
+			if (r == 0) {
+				now_c.type = S_ISREG(st.st_mode) ? NODE_FILE : S_ISDIR(st.st_mode) ? NODE_DIR :
+					     S_ISLNK(st.st_mode) ? NODE_LINK : NODE_OTHER;
+				now_c.mode = st.st_mode & 07777;
+				now_c.uid = st.st_uid;
+				now_c.gid = st.st_gid;
+				if (c->new_oid[0])
+					memcpy(now_c.oid, c->new_oid, sizeof(now_c.oid));
+			}
+			describe(&after, &now_c);
+			rewatch |= c->res->kind == kind_find("Directory");
+		}
+		e.after = after.ptr;
+		if (db_drift_add(a->db, &e) < 0)
+			alog("agent: %s", err_msg());
+		if (!strcmp(e.action, "repaired"))
+			alog("%s: drift repaired (%s) %s in %lld ms", c->res->id, e.what, c->res->path,
+			     (long long)ms);
+		else if (!strcmp(e.action, "reported"))
+			alog("%s: drift reported, not repaired (%s) %s", c->res->id, e.what, c->res->path);
+		else
+			alog("%s: drift repair failed %s: %s", c->res->id, c->res->path, after.ptr);
+		buf_release(&after);
+
+		/* someone keeps changing it: back off instead of fighting */
+		struct flap *f = flap_of(a, c->res->id);
+		int64_t t = mono_ms();
+		if (t - f->window_start > FLAP_WINDOW_MS) {
+			f->window_start = t;
+			f->count = 0;
+			if (f->backoff_ms && t > f->next_allowed + FLAP_WINDOW_MS) {
+				f->backoff_ms = 0;
+				f->reported = 0;
+			}
+		}
+		if (++f->count > FLAP_MAX) {
+			f->backoff_ms = f->backoff_ms ? f->backoff_ms * 2 : FLAP_BACKOFF_MIN_MS;
+			if (f->backoff_ms > FLAP_BACKOFF_MAX_MS)
+				f->backoff_ms = FLAP_BACKOFF_MAX_MS;
+			f->next_allowed = t + f->backoff_ms;
+			if (!f->reported) {
+				f->reported = 1;
+				struct drift_event fe = e;
+				fe.action = "backed-off";
+				fe.what = "changed again and again by another writer; repairs are backed off";
+				fe.after = NULL;
+				db_drift_add(a->db, &fe);
+				alog("%s: keeps being changed by someone else (%d times in %d s); repairs back off"
+				     " exponentially", c->res->id, f->count, FLAP_WINDOW_MS / 1000);
+			}
+		}
+	}
+	for (size_t i = 0; i < p->nchanges; i++)
+		buf_release(&before[i]);
+	free(before);
+	if (rewatch)
+		watch_cur(a);
+}
+
+static void on_debounce(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+	(void)l;
+	(void)events;
+	timer_ack(fd);
+	a->debounce_armed = 0;
+	if (a->cur)
+		repair_dirty(a);
+}
+
+/* ---- fetching ---- */
+
+static void arm_poll(struct agent *a, int64_t base_ms)
+{
+	/* +-10% jitter so a fleet does not poll in step */
+	int64_t jitter = base_ms / 10;
+	int64_t ms = base_ms - jitter + (jitter > 0 ? (int64_t)(random() % (2 * jitter + 1)) : 0);
+	timer_arm(a->poll_tfd, ms > 0 ? ms : 1);
+}
+
+static void on_fetch_data(struct loop *l, int fd, uint32_t events, void *ctx);
+
+static void fetch_start(struct agent *a)
+{
+	if (a->fetch_pid > 0) {
+		a->fetch_again = 1;	/* coalesce: one running, one pending */
+		return;
+	}
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		alog("agent: cannot start a fetch: %s", strerror(errno));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		alog("agent: cannot start a fetch: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGTERM, SIG_DFL);
+		alarm(FETCH_TIMEOUT_S);
+		close(pfd[0]);
+		struct gitsrc *g = NULL;
+		struct revision rev = { 0 };
+		struct source_opts so = { .url = a->url, .branch = a->cfg->branch, .tag = a->cfg->tag,
+					  .commit = a->cfg->commit, .ca_file = a->cfg->ca_file };
+		int fetched = 0;
+		if (gitsrc_open(&g, a->cache_dir, a->url) < 0 || gitsrc_fetch(g, &so, &rev, &fetched) < 0)
+			dprintf(pfd[1], "error %s\n", err_msg());
+		else
+			dprintf(pfd[1], "ok %s %d %s\n", rev.oid, fetched, rev.ref);
+		_exit(0);
+	}
+	close(pfd[1]);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	a->fetch_pid = pid;
+	a->fetch_fd = pfd[0];
+	buf_reset(&a->fetch_out);
+	loop_add(&a->loop, pfd[0], EPOLLIN, on_fetch_data, a);
+}
+
+static void fetch_done(struct agent *a)
+{
+	loop_del(&a->loop, a->fetch_fd);
+	close(a->fetch_fd);
+	a->fetch_fd = -1;
+	int st = 0;
+	waitpid(a->fetch_pid, &st, 0);
+	a->fetch_pid = 0;
+	char *line = a->fetch_out.ptr ? a->fetch_out.ptr : (char *)"";
+	line[strcspn(line, "\n")] = '\0';
+	meta_set_time(a, "last_fetch_at");
+	if (strncmp(line, "ok ", 3)) {
+		const char *why = !strncmp(line, "error ", 6) ? line + 6 :
+				  WIFSIGNALED(st) ? "the fetch took too long and was stopped" :
+						    "the fetch stopped without an answer";
+		a->fetch_failures++;
+		struct arena tmp;
+		arena_init(&tmp);
+		if (!db_meta_get(a->db, "source_stale_since", &tmp))
+			meta_set_time(a, "source_stale_since");
+		arena_release(&tmp);
+		meta_set(a, "source_error", why);
+		alog("agent: fetch failed (%d in a row): %s; holding the host to the last good revision",
+		     a->fetch_failures, why);
+		/* exponential backoff with jitter, never longer than the interval */
+		int64_t back = 5000;
+		for (int i = 1; i < a->fetch_failures && back < a->cfg->interval_ms; i++)
+			back *= 2;
+		arm_poll(a, back < a->cfg->interval_ms ? back : a->cfg->interval_ms);
+	} else {
+		char oid[41] = "", ref[256] = "";
+		int fetched = 0;
+		sscanf(line + 3, "%40s %d %255s", oid, &fetched, ref);
+		if (a->fetch_failures)
+			alog("agent: source reachable again");
+		a->fetch_failures = 0;
+		meta_set(a, "source_stale_since", NULL);
+		meta_set(a, "source_error", NULL);
+		meta_set_time(a, "last_fetch_ok_at");
+		if (!a->cur || strcmp(a->cur->rev.oid, oid)) {
+			struct arena tmp;
+			arena_init(&tmp);
+			char *rejected = db_meta_get(a->db, "rejected_revision", &tmp);
+			int same_rejected = rejected && !strcmp(rejected, oid);
+			arena_release(&tmp);
+			if (!same_rejected) {
+				alog("agent: new revision %.12s", oid);
+				agent_pass(a, oid, ref, 0);
+			}
+		}
+		arm_poll(a, a->cfg->interval_ms);
+	}
+	if (a->fetch_again) {
+		a->fetch_again = 0;
+		fetch_start(a);
+	}
+}
+
+static void on_fetch_data(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+	char tmp[4096];
+	(void)l;
+	(void)events;
+	for (;;) {
+		ssize_t n = read(fd, tmp, sizeof(tmp));
+		if (n > 0) {
+			if (a->fetch_out.len < 65536)
+				buf_add(&a->fetch_out, tmp, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		fetch_done(a);
+		return;
+	}
+}
+
+static void on_poll(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	(void)l;
+	(void)events;
+	timer_ack(fd);
+	fetch_start(ctx);
+}
+
+static void on_resync(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+	(void)l;
+	(void)events;
+	timer_ack(fd);
+	if (a->cur) {
+		char oid[41], ref[256];
+		memcpy(oid, a->cur->rev.oid, sizeof(oid));
+		memcpy(ref, a->cur->rev.ref, sizeof(ref));
+		agent_pass(a, oid, ref, 1);
+	}
+	timer_arm(a->resync_tfd, a->cfg->full_resync_ms);
+}
+
+/* ---- signals ---- */
+
+static void reload(struct agent *a)
+{
+	const char *file = opts_config_file(&a->o);
+	struct config *c = xcalloc(1, sizeof(*c));
+	config_init(c);
+	if (file) {
+		struct diag d;
+		diag_init(&d);
+		if (config_load(c, file, &d) < 0) {
+			for (size_t i = 0; i < d.n; i++)
+				alog("agent: config not reloaded: %s:%d:%d: %s", d.v[i].file ? d.v[i].file : "",
+				     d.v[i].line, d.v[i].col, d.v[i].msg);
+			if (!d.n)
+				alog("agent: config not reloaded: %s", err_msg());
+			diag_release(&d);
+			config_release(c);
+			free(c);
+			return;
+		}
+		diag_release(&d);
+	}
+	opts_merge(&a->o, c);
+	if (!c->url || strcmp(c->url, a->cfg->url))
+		alog("agent: the source URL cannot change on reload; restart the agent");
+	c->url = a->cfg->url;
+	if (a->old_cfg) {
+		/* cur still uses the config before the last one only if a reload
+		 * pass failed; it is replaced below in any case */
+		config_release(a->old_cfg);
+		free(a->old_cfg);
+	}
+	a->old_cfg = a->cfg == &a->o.cfg ? NULL : a->cfg;
+	a->cfg = c;
+	alog("agent: configuration reloaded");
+	if (a->cur) {
+		char oid[41], ref[256];
+		memcpy(oid, a->cur->rev.oid, sizeof(oid));
+		memcpy(ref, a->cur->rev.ref, sizeof(ref));
+		agent_pass(a, oid, ref, 1);
+	}
+	fetch_start(a);
+}
+
+static void on_signal(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+	struct signalfd_siginfo si;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			alog("agent: stopping");
+			l->stop = 1;
+			break;
+		case SIGHUP:
+			reload(a);
+			break;
+		case SIGUSR1:
+			fetch_start(a);
+			break;
+		case SIGCHLD:
+			break;	/* the fetch child is reaped when its pipe closes */
+		}
+	}
+}
+
+/* ---- main ---- */
+
+int cmd_agent(int argc, char **argv)
+{
+	struct agent a;
+	memset(&a, 0, sizeof(a));
+	a.sigfd = a.poll_tfd = a.resync_tfd = a.debounce_tfd = a.fetch_fd = -1;
+	a.watch.fd = -1;
+	int ret = opts_parse(&a.o, argc, argv, AGENT_USAGE, "crbtSCpRsILh");
+	if (ret)
+		return ret;
+	ret = EXIT_ERR;
+	a.loop.epfd = -1;
+	if (opts_config(&a.o) < 0)
+		goto out;
+	a.cfg = &a.o.cfg;
+	if (!a.cfg->url) {
+		fprintf(stderr, "error: no source: give '--repo URL' or 'source.url' in the config\n");
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (a.cfg->semver) {
+		fprintf(stderr, "error: '--semver' is not supported by this version yet\n");
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (a.o.listen)
+		alog("agent: note: the HTTP surface ('--listen') is not in this version yet");
+	const char *url = a.cfg->url;
+	if (url[0] != '/' && !strstr(url, "://") && !strchr(url, '@')) {
+		char *cwd = getcwd(NULL, 0);
+		a.url_buf = xasprintf("%s/%s", cwd ? cwd : ".", url);
+		free(cwd);
+		url = a.url_buf;
+	}
+	a.url = url;
+	a.cfg->url = url;
+	if (state_open(&a.o, 1) < 0 || db_open(&a.db, a.o.state) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		goto out;
+	}
+	a.cache_dir = xasprintf("%s/git", a.o.state);
+	srandom((unsigned)(getpid() ^ wall_ms()));
+
+	sigemptyset(&a.sigs);
+	sigaddset(&a.sigs, SIGTERM);
+	sigaddset(&a.sigs, SIGINT);
+	sigaddset(&a.sigs, SIGHUP);
+	sigaddset(&a.sigs, SIGUSR1);
+	sigaddset(&a.sigs, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &a.sigs, NULL);
+	a.sigfd = signalfd(-1, &a.sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	a.poll_tfd = timer_new();
+	a.resync_tfd = timer_new();
+	a.debounce_tfd = timer_new();
+	hmap_init(&a.dirty);
+	hmap_init(&a.flaps);
+	if (a.sigfd < 0 || a.poll_tfd < 0 || a.resync_tfd < 0 || a.debounce_tfd < 0 ||
+	    loop_init(&a.loop) < 0 || watch_init(&a.watch) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		goto out;
+	}
+	loop_add(&a.loop, a.sigfd, EPOLLIN, on_signal, &a);
+	loop_add(&a.loop, a.poll_tfd, EPOLLIN, on_poll, &a);
+	loop_add(&a.loop, a.resync_tfd, EPOLLIN, on_resync, &a);
+	loop_add(&a.loop, a.debounce_tfd, EPOLLIN, on_debounce, &a);
+	loop_add(&a.loop, a.watch.fd, EPOLLIN, on_inotify, &a);
+
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	meta_set(&a, "agent_pid", pid);
+	meta_set_time(&a, "agent_started_at");
+	char *shown = gitsrc_redact_url(a.url);
+	alog("agent: started (pid %d), source '%s', every %lld s", (int)getpid(), shown,
+	     (long long)(a.cfg->interval_ms / 1000));
+	free(shown);
+
+	struct arena tmp;
+	arena_init(&tmp);
+	char *bad = db_meta_get(a.db, "bad_revision", &tmp);
+	if (bad)
+		snprintf(a.bad_rev, sizeof(a.bad_rev), "%s", bad);
+	/* hold the host to the last applied revision at once, before (and
+	 * whether or not) the source answers */
+	char *applied = db_meta_get(a.db, "applied_revision", &tmp);
+	if (applied) {
+		char oid[41];
+		snprintf(oid, sizeof(oid), "%s", applied);
+		agent_pass(&a, oid, "", 1);
+	}
+	arena_release(&tmp);
+	fetch_start(&a);
+	timer_arm(a.resync_tfd, a.cfg->full_resync_ms);
+
+	if (loop_run(&a.loop) < 0)
+		alog("agent: %s", err_msg());
+	if (a.fetch_pid > 0) {
+		kill(a.fetch_pid, SIGTERM);
+		waitpid(a.fetch_pid, NULL, 0);
+	}
+	meta_set(&a, "agent_pid", NULL);
+	ret = EXIT_OK;
+out:
+	pass_free(a.cur);
+	if (a.sigfd >= 0)
+		close(a.sigfd);
+	if (a.poll_tfd >= 0)
+		close(a.poll_tfd);
+	if (a.resync_tfd >= 0)
+		close(a.resync_tfd);
+	if (a.debounce_tfd >= 0)
+		close(a.debounce_tfd);
+	if (a.fetch_fd >= 0)
+		close(a.fetch_fd);
+	if (a.watch.fd >= 0)
+		watch_release(&a.watch);
+	if (a.loop.epfd >= 0)
+		loop_release(&a.loop);
+	size_t it = 0;
+	const char *key;
+	void *val;
+	while (hmap_next(&a.flaps, &it, &key, &val)) {
+		free((char *)key);
+		free(val);
+	}
+	hmap_release(&a.flaps);
+	hmap_release(&a.dirty);
+	buf_release(&a.fetch_out);
+	if (a.cfg && a.cfg != &a.o.cfg) {
+		config_release(a.cfg);
+		free(a.cfg);
+	}
+	if (a.old_cfg) {
+		config_release(a.old_cfg);
+		free(a.old_cfg);
+	}
+	db_close(a.db);
+	free(a.cache_dir);
+	free(a.url_buf);
+	opts_release(&a.o);
+	return ret;
+}
