@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -198,6 +199,8 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	p->interrupt = interrupted;
 	p->interrupt_ctx = a;
 	int ret = -1;
+	p->git_cache = a->cache_dir;
+	p->git_url = a->url;
 	if (fs_root_open(&p->root, a->o.root) < 0 || gitsrc_open(&p->git, a->cache_dir, a->url) < 0 ||
 	    gitsrc_resolve(p->git, oid, ref, &p->rev) < 0) {
 		alog("agent: %s", err_msg());
@@ -218,6 +221,7 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		ret = 1;
 		goto out;
 	}
+	pass_drop_yaml(p);
 	p->incremental = !full && a->cur;
 	if (pass_plan(p, a->db) < 0) {
 		if (p->diag.n) {
@@ -241,9 +245,12 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	     " %d skipped", oid, pass_result(p), p->counts[OUT_CREATED], p->counts[OUT_UPDATED],
 	     p->counts[OUT_DELETED], p->counts[OUT_UNCHANGED], p->counts[OUT_FAILED],
 	     p->counts[OUT_SKIPPED]);
-	/* the new revision is the one to hold the host to */
+	/* the new revision is the one to hold the host to; its git objects are
+	 * read again only when a drift repair needs a file's content */
 	pass_free(a->cur);
 	a->cur = p;
+	gitsrc_free(p->git);
+	p->git = NULL;
 	p = NULL;
 	hmap_release(&a->dirty);
 	hmap_init(&a->dirty);
@@ -257,6 +264,7 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 out:
 	poison_leave(a, oid);
 	pass_free(p);
+	malloc_trim(0);	/* give the previous revision's memory back */
 	return ret;
 }
 
@@ -402,6 +410,8 @@ static void repair_dirty(struct agent *a)
 		describe(&before[i], &p->changes[i]);
 	if (pass_apply(p) < 0 || pass_record(p, "drift") < 0)
 		alog("agent: %s", err_msg());
+	gitsrc_free(p->git);
+	p->git = NULL;
 	int64_t ms = mono_ms() - t0;
 	int rewatch = 0;
 	for (size_t i = 0; i < p->nchanges; i++) {

@@ -171,6 +171,7 @@ static int run_prepare(struct run *r, int need_db)
 		r->rejected = 1;
 		return EXIT_ERR;
 	}
+	pass_drop_yaml(p);
 	return 0;
 }
 

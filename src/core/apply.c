@@ -480,8 +480,10 @@ int pass_record(struct pass *p, const char *command)
 	it = 0;
 	while (!r && hmap_next(&p->stats, &it, NULL, &val)) {
 		struct stat_entry *e = val;
-		if (e->dirty)
+		if (e->dirty) {
 			r = db_stat_put(p->db, e);
+			e->dirty = 0;
+		}
 	}
 	if (!r && (changed || new_rev || drift)) {
 		struct pass_record rec = {

@@ -73,7 +73,7 @@ static void parse_field(struct load *l, struct resource *res, const struct field
 	switch (f->type) {
 	case FIELD_TEXT: {
 		struct text *t = (struct text *)slot;
-		t->ptr = v->str;
+		t->ptr = arena_strndup(&p->arena, v->str, v->len);
 		t->len = v->len;
 		return;
 	}
@@ -127,7 +127,7 @@ static void parse_field(struct load *l, struct resource *res, const struct field
 			ldiag(l, v, doc, "'%s' must be at most 4096 bytes", f->name);
 			return;
 		}
-		*out = v->str;
+		*out = arena_strndup(&p->arena, v->str, v->len);
 		return;
 	case FIELD_ENUM:
 		for (int i = 0; f->enums[i]; i++) {
@@ -149,7 +149,7 @@ static void parse_field(struct load *l, struct resource *res, const struct field
 			ldiag(l, v, doc, "'%s' %s", f->name, e);
 			return;
 		}
-		*out = v->str;
+		*out = arena_strndup(&p->arena, v->str, v->len);
 		return;
 	case FIELD_PATH:
 		if ((e = check_host_path(&p->arena, v->str, v->len, out)))
@@ -182,7 +182,7 @@ static void parse_depends(struct load *l, struct resource *res, const struct yno
 			ldiag(l, it, doc, "'dependsOn' entries must look like Kind/name");
 			continue;
 		}
-		res->dep_ids[res->ndep_ids] = s;
+		res->dep_ids[res->ndep_ids] = arena_strndup(&p->arena, s, it->len);
 		res->dep_pos[res->ndep_ids] = (struct srcpos){ l->file, it->line, it->col };
 		res->ndep_ids++;
 	}
@@ -305,7 +305,7 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 	}
 
 	struct resource *res = pass_new_resource(p, k);
-	res->name = nm->str;
+	res->name = arena_strndup(&p->arena, nm->str, nm->len);
 	res->id = arena_printf(&p->arena, "%s/%s", k->name, nm->str);
 	l->cur_id = res->id;
 	res->pos = (struct srcpos){ file, root->line, root->col };
@@ -414,7 +414,9 @@ static int parse_file(struct load *l, const char *data, size_t len)
 {
 	struct pass *p = l->p;
 	struct ystream ys = { 0 };
-	if (yaml_parse(&p->arena, l->file, data, len, &yaml_default_limits, &ys, &p->diag) < 0)
+	/* the trees live in their own arena, dropped once the revision is
+	 * validated; everything kept is copied into the pass arena */
+	if (yaml_parse(&p->yaml_arena, l->file, data, len, &yaml_default_limits, &ys, &p->diag) < 0)
 		return 0;
 	const char *slash = strrchr(l->file, '/');
 	const char *dir = slash ? arena_strndup(&p->arena, l->file, (size_t)(slash - l->file)) : "";

@@ -201,11 +201,13 @@ struct revision {
 
 struct pass {
 	struct arena arena;
+	struct arena yaml_arena;	/* parsed documents, until validation is done */
 	struct diag diag;
 	struct fsroot root;
 	const char *state_dir;
 	const struct policy *policy;
-	struct gitsrc *git;		/* source of manifests and source: blobs */
+	struct gitsrc *git;		/* source of manifests and source: blobs (see pass_git) */
+	const char *git_cache, *git_url;	/* to open git again when it was closed */
 	struct db *db;			/* state database, or NULL for validate */
 	struct revision rev;
 	const char *entry;		/* --path inside the repository, normalised, "" for the root */

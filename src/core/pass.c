@@ -39,6 +39,7 @@ void pass_init(struct pass *p)
 {
 	memset(p, 0, sizeof(*p));
 	arena_init(&p->arena);
+	arena_init(&p->yaml_arena);
 	diag_init(&p->diag);
 	p->root.fd = -1;
 	p->prune = 1;
@@ -65,7 +66,24 @@ void pass_release(struct pass *p)
 	free(p->rev.author);
 	free(p->rev.summary);
 	diag_release(&p->diag);
+	arena_release(&p->yaml_arena);
 	arena_release(&p->arena);
+}
+
+void pass_drop_yaml(struct pass *p)
+{
+	for (size_t i = 0; i < p->nres; i++)
+		p->res[i]->doc = NULL;
+	arena_release(&p->yaml_arena);
+}
+
+struct gitsrc *pass_git(struct pass *p)
+{
+	if (!p->git && p->git_cache && p->git_url && gitsrc_open(&p->git, p->git_cache, p->git_url) < 0)
+		return NULL;
+	if (!p->git)
+		err_set("no git source is open");
+	return p->git;
 }
 
 struct resource *pass_new_resource(struct pass *p, const struct kind *k)

@@ -61,6 +61,11 @@ void pass_record_rejection(struct pass *p, struct db *db, const char *command);
 /* "applied", "partial" or "failed" from the outcome counts. */
 const char *pass_result(const struct pass *p);
 
+/* Free the parsed YAML once the revision is validated (positions are gone). */
+void pass_drop_yaml(struct pass *p);
+/* The git source, opened again (git_cache, git_url) if it was closed. */
+struct gitsrc *pass_git(struct pass *p);
+
 void pass_init(struct pass *p);
 void pass_release(struct pass *p);
 

@@ -138,7 +138,8 @@ int file_content(struct pass *p, struct file_spec *s, struct buf *out)
 		buf_add(out, s->content.ptr, s->content.len);
 		return 0;
 	}
-	return gitsrc_read_blob(p->git, s->blob, (size_t)p->policy->max_file_size, out);
+	struct gitsrc *g = pass_git(p);
+	return g ? gitsrc_read_blob(g, s->blob, (size_t)p->policy->max_file_size, out) : -1;
 }
 
 static int file_apply(struct change *chg, struct pass *p)

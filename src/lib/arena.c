@@ -8,7 +8,9 @@
 #include "lib/arena.h"
 #include "lib/err.h"
 
-#define ARENA_BLOCK 65536
+/* large enough that malloc maps each block, so a released arena goes back
+ * to the kernel instead of fragmenting the heap of a long-running agent */
+#define ARENA_BLOCK (256 * 1024)
 #define ARENA_ALIGN 16
 
 struct arena_block {

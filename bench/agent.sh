@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# bench/agent.sh [N]: the agent with N managed files (default 10000):
+# drift-repair latency over 1000 edits, commit-to-applied after a trigger,
+# idle RSS and idle wakeups per minute. Not part of the test suite.
+set -eu
+cd "$(dirname "$0")/.."
+D=${DRIFTLESS:-$PWD/build/driftless}
+n=${1:-10000}
+W=$(mktemp -d /tmp/driftless-agent-bench.XXXXXX)
+cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+cc -O2 -o "$W/drift-latency" bench/drift-latency.c
+bench/gen.sh "$W/repo" "$n" files >/dev/null
+git clone -q --bare "$W/repo" "$W/src.git"
+mkdir -p "$W/root/srv"
+"$D" agent --repo "$W/src.git" --root "$W/root" --state "$W/state" --interval 60s 2>"$W/log" &
+pid=$!
+for _ in $(seq 1 600); do grep -q "applied:" "$W/log" 2>/dev/null && break; sleep 0.1; done
+sleep 3	# let the racily-clean stat entries settle
+rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+echo "agent with $n managed files (pid $pid)"
+echo "idle RSS after the first apply: $(rss) KiB"
+"$W/drift-latency" repair "$W/root/srv/bench/d0" 1000 1000
+# commit-to-applied: change one file in Git, trigger, time until it lands
+sed -i 's/key = 5$/key = 5 changed/' "$W/repo/files/d0/f5.conf"
+git -C "$W/repo" commit -qam "one file" && git -C "$W/repo" push -q "$W/src.git" main
+"$W/drift-latency" apply "$pid" "$W/root/srv/bench/d0/f5.conf" "$(cat "$W/repo/files/d0/f5.conf")
+"
+sleep 2
+c0=$(awk '/voluntary_ctxt_switches/ && !/non/ {print $2}' "/proc/$pid/status")
+sleep 60
+c1=$(awk '/voluntary_ctxt_switches/ && !/non/ {print $2}' "/proc/$pid/status")
+echo "idle wakeups in 60 s (voluntary context switches, poll interval 60 s): $((c1 - c0))"
+echo "idle RSS: $(rss) KiB"
