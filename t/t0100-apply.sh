@@ -64,6 +64,21 @@ test_expect_success 'a second apply changes nothing and plan --exit-code says so
 	expect_contains stdout "0 to create, 0 to update, 0 to delete"
 '
 
+test_expect_success 'a revision validated before is validated again under a narrower policy' '
+	printf "policy:\n  roots: [/srv]\n" >"$SCRATCH/narrow.yaml" &&
+	test_must_fail dl_apply repo -c "$SCRATCH/narrow.yaml" &&
+	expect_contains "$SCRATCH/stderr" "'\''/etc/motd'\'' is outside the allowed roots" &&
+	expect_exit 0 dl_apply repo
+'
+
+test_expect_success 'a corrupt desired-state cache is a miss, not an error' '
+	test -f "$STATE/cache/desired.bin" &&
+	head -c 100 "$STATE/cache/desired.bin" >"$SCRATCH/torn" &&
+	cp "$SCRATCH/torn" "$STATE/cache/desired.bin" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains stdout "4 unchanged"
+'
+
 test_expect_success 'plan shows a unified diff of a hand edit and exits 2' '
 	echo "hacked" >>"$ROOT/etc/motd" &&
 	expect_exit 2 dl_plan repo --exit-code &&

@@ -206,8 +206,9 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		alog("agent: %s", err_msg());
 		goto out;
 	}
-	int bad = manifest_load(p) < 0;
-	if (pass_validate(p) < 0 || bad || p->diag.n) {
+	int cached = cache_load(p, a->o.state) == 0;
+	int bad = !cached && manifest_load(p) < 0;
+	if (!cached && (pass_validate(p) < 0 || bad || p->diag.n)) {
 		diag_sort(&p->diag);
 		for (size_t i = 0; i < p->diag.n && i < 50; i++) {
 			struct diag_item *d = &p->diag.v[i];
@@ -240,6 +241,8 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		alog("agent: %s", err_msg());
 		goto out;
 	}
+	if (!cached && cache_store(p, a->o.state) < 0)
+		alog("agent: %s", err_msg());
 	log_outcomes(p, full ? "full pass" : "new revision");
 	alog("agent: revision %.12s %s: %d created, %d updated, %d deleted, %d unchanged, %d failed,"
 	     " %d skipped", oid, pass_result(p), p->counts[OUT_CREATED], p->counts[OUT_UPDATED],

@@ -34,6 +34,24 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* DRIFTLESS_TIMING=1 prints how long each stage of a pass took (stderr). */
+static void stage(const char *name)
+{
+	static int on = -1;
+	static int64_t last;
+	if (on < 0) {
+		const char *e = getenv("DRIFTLESS_TIMING");
+		on = e && *e == '1';
+		last = now_ms();
+	}
+	if (!on)
+		return;
+	int64_t t = now_ms();
+	fprintf(stderr, "timing: %-10s %5lld ms\n", name, (long long)(t - last));
+	last = t;
+}
+
+
 static void print_diags(struct pass *p)
 {
 	diag_sort(&p->diag);
@@ -88,6 +106,7 @@ struct run {
 	struct db *db;
 	int rejected;
 	int import_dir;		/* validate DIR: the working copy, not a commit */
+	int fresh;		/* validated now (not from the cache): store it at the end */
 };
 
 /* fetch -> resolve -> read tree -> parse -> validate -> observe -> diff */
@@ -154,6 +173,7 @@ static int run_prepare(struct run *r, int need_db)
 	so.tag = o->cfg.tag;
 	so.commit = o->cfg.commit;
 	so.ca_file = o->cfg.ca_file;
+	stage("start");
 	rc = r->import_dir ? gitsrc_import_dir(p->git, url, &p->rev) :
 			     gitsrc_fetch(p->git, &so, &p->rev, &fetched);
 	free(abs);
@@ -165,18 +185,30 @@ static int run_prepare(struct run *r, int need_db)
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
 	}
+	stage("fetch");
+	/* a revision validated before under the same policy: no parse at all */
+	if (need_db && !r->import_dir && cache_load(p, o->state) == 0) {
+		stage("cached");
+		return 0;
+	}
 	/* validate even after load errors, so one run reports every problem */
 	int bad = manifest_load(p) < 0;
+	stage("parse");
 	if (pass_validate(p) < 0 || bad || p->diag.n) {
 		r->rejected = 1;
 		return EXIT_ERR;
 	}
+	stage("validate");
 	pass_drop_yaml(p);
+	r->fresh = need_db && !r->import_dir;
 	return 0;
 }
 
 static void run_release(struct run *r)
 {
+	/* last, so a kill during the pass never finds the cache newer than it */
+	if (r->fresh && cache_store(&r->p, r->o.state) < 0)
+		fprintf(stderr, "warning: %s\n", err_msg());
 	gitsrc_free(r->p.git);
 	fs_root_close(&r->p.root);
 	pass_release(&r->p);
@@ -302,14 +334,22 @@ int cmd_apply(int argc, char **argv)
 		ret = EXIT_ERR;
 		goto out;
 	}
+	stage("plan");
 	if (r.p.interrupted && !r.o.dry_run)
 		fprintf(stderr, "warning: recovering from an interrupted apply of %.12s\n", r.p.interrupted);
 	r.p.batching = 1;
-	if (pass_apply(&r.p) < 0 || (!r.o.dry_run && pass_record(&r.p, "apply") < 0)) {
+	if (pass_apply(&r.p) < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		ret = EXIT_ERR;
 		goto out;
 	}
+	stage("apply");
+	if (!r.o.dry_run && pass_record(&r.p, "apply") < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		ret = EXIT_ERR;
+		goto out;
+	}
+	stage("record");
 	struct pass *p = &r.p;
 	int64_t ms = (now_ms() - p->started_ns / 1000000);
 	if (r.o.json) {

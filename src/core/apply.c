@@ -192,6 +192,7 @@ static void changes_reset(struct pass *p)
 int pass_plan_subset(struct pass *p, struct resource **list, size_t n)
 {
 	changes_reset(p);
+	fs_root_forget(&p->root);
 	p->started_ns = now_ms() * 1000000;
 	for (size_t i = 0; i < n; i++)
 		plan_one(p, list[i]);
@@ -200,6 +201,7 @@ int pass_plan_subset(struct pass *p, struct resource **list, size_t n)
 
 int pass_plan(struct pass *p, struct db *db)
 {
+	fs_root_forget(&p->root);
 	if (db) {
 		if (db_inv_load(db, &p->arena, &p->inv) < 0 || db_stat_load(db, &p->arena, &p->stats) < 0)
 			return -1;

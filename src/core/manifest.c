@@ -392,6 +392,10 @@ static int load_file(void *ctx, const char *path, enum gitsrc_entry type, const 
 		diag_add(&p->diag, NULL, 0, 0, "more than %u manifest files", MANIFEST_MAX_FILES);
 		return 1;
 	}
+	if (size == UINT64_MAX && gitsrc_blob_size(p->git, oid, &size) < 0) {
+		diag_add(&p->diag, l->file, 0, 0, "%s", err_msg());
+		return 0;
+	}
 	if (size > MANIFEST_MAX_FILE) {
 		diag_add(&p->diag, l->file, 0, 0, "manifest is %llu bytes, more than the limit of %u",
 			 (unsigned long long)size, MANIFEST_MAX_FILE);
@@ -437,7 +441,8 @@ static int parse_file(struct load *l, const char *data, size_t len)
 int manifest_load(struct pass *p)
 {
 	struct load l = { .p = p };
-	int r = gitsrc_walk(p->git, p->rev.oid, p->entry, load_file, &l);
+	/* sizes only of manifests: a big entry directory holds many other files */
+	int r = gitsrc_walk_sizes(p->git, p->rev.oid, p->entry, 0, load_file, &l);
 	buf_release(&l.blob);
 	if (r < 0) {
 		diag_add(&p->diag, NULL, 0, 0, "%s", err_msg());

@@ -66,6 +66,11 @@ void pass_drop_yaml(struct pass *p);
 /* The git source, opened again (git_cache, git_url) if it was closed. */
 struct gitsrc *pass_git(struct pass *p);
 
+/* The validated desired state of p's revision, on disk (core/cache.c).
+ * cache_load returns 0 when it filled p, 1 on a miss (nothing changed). */
+int cache_store(struct pass *p, const char *state_dir);
+int cache_load(struct pass *p, const char *state_dir);
+
 void pass_init(struct pass *p);
 void pass_release(struct pass *p);
 

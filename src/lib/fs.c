@@ -277,6 +277,12 @@ static int fs_parent(const struct fsroot *r, const char *verb, const char *path,
 
 /* The root comes from the agent's own configuration, so it may be reached
  * through symlinks; only what lies beneath it is untrusted. */
+struct fs_dircache {
+	int fd;
+	size_t len;
+	char dir[PATH_MAX];
+};
+
 int fs_root_open(struct fsroot *out, const char *dir)
 {
 	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -285,13 +291,27 @@ int fs_root_open(struct fsroot *out, const char *dir)
 		return err_set_errno("cannot open root '%s'", dir);
 	out->fd = fd;
 	out->path = xstrdup(dir);
+	out->dc = xcalloc(1, sizeof(*out->dc));
+	out->dc->fd = -1;
 	return 0;
+}
+
+void fs_root_forget(const struct fsroot *r)
+{
+	if (!r || !r->dc)
+		return;
+	fs_close(r->dc->fd);
+	r->dc->fd = -1;
+	r->dc->len = 0;
 }
 
 void fs_root_close(struct fsroot *r)
 {
 	if (!r)
 		return;
+	fs_root_forget(r);
+	free(r->dc);
+	r->dc = NULL;
 	fs_close(r->fd);
 	r->fd = -1;
 	free(r->path);
@@ -303,10 +323,33 @@ int fs_lstat(const struct fsroot *r, const char *path, struct stat *st)
 	struct stat tmp;
 	const char *base;
 	int dirfd, ret;
+	struct fs_dircache *dc = r->dc;
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
 
+	/* the same directory as last time: one fstatat, no path walk */
+	if (dc && dc->fd >= 0 && slash && slash[1] && dlen == dc->len &&
+	    !memcmp(dc->dir, path, dlen) && !strstr(path, "/..")) {
+		if (fstatat(dc->fd, slash + 1, &tmp, AT_SYMLINK_NOFOLLOW)) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				return 1;
+			return err_set_errno("cannot stat '%s'", path);
+		}
+		*st = tmp;
+		return 0;
+	}
 	dirfd = fs_parent(r, "stat", path, &base, 1);
 	if (dirfd < 0)
 		return errno == ENOENT || errno == ENOTDIR ? 1 : -1;
+	if (dc && slash && slash[1] && dlen < sizeof(dc->dir)) {
+		int keep = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+		if (keep >= 0) {
+			fs_close(dc->fd);
+			dc->fd = keep;
+			memcpy(dc->dir, path, dlen);
+			dc->len = dlen;
+		}
+	}
 	if (fstatat(dirfd, base, &tmp, AT_SYMLINK_NOFOLLOW)) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			ret = 1;

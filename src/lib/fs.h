@@ -19,9 +19,12 @@
 /* Temporaries carry this prefix so a later start can recognise and remove them. */
 #define FS_TMP_PREFIX ".driftless-tmp."
 
+struct fs_dircache;
+
 struct fsroot {
 	int fd;		/* O_PATH|O_DIRECTORY fd of the root */
 	char *path;	/* as given, for messages */
+	struct fs_dircache *dc;	/* fs_lstat's last parent directory */
 };
 
 int fs_root_open(struct fsroot *out, const char *dir);
@@ -35,8 +38,14 @@ void fs_root_close(struct fsroot *r);
  */
 int fs_has_openat2(void);
 
+/* Forget the parent directory fs_lstat keeps open between calls (call it
+ * before observing again after anything may have changed directories). */
+void fs_root_forget(const struct fsroot *r);
+
 /*
- * lstat(path) beneath the root. Returns 0 and fills st when it exists,
+ * lstat(path) beneath the root. Consecutive calls for paths in the same
+ * directory reuse one directory fd (resolved beneath the root, no symlinks)
+ * until fs_root_forget(); writes never use it. Returns 0 and fills st when it exists,
  * 1 when it or a parent does not exist (ENOENT/ENOTDIR), -1 on other errors
  * (a symlinked parent is an error: "'%s' has a symlink in its path").
  */

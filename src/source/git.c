@@ -400,6 +400,7 @@ struct walk {
 	int ret;
 	struct buf path;
 	size_t entries;
+	int sizes;
 };
 
 #define GITSRC_MAX_ENTRIES 1000000
@@ -416,18 +417,20 @@ static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
 	char oid[41];
 	size_t size = 0;
 	git_object_t otype;
+	uint64_t report;
 
 	buf_reset(&w->path);
 	if (*w->dir)
 		buf_addf(&w->path, "%s/", w->dir);
 	buf_addf(&w->path, "%s%s", root, git_tree_entry_name(e));
 	git_oid_tostr(oid, sizeof(oid), git_tree_entry_id(e));
-	if ((t == GITSRC_BLOB || t == GITSRC_EXEC || t == GITSRC_LINK) &&
+	if (w->sizes && (t == GITSRC_BLOB || t == GITSRC_EXEC || t == GITSRC_LINK) &&
 	    git_odb_read_header(&size, &otype, w->g->odb, git_tree_entry_id(e)) < 0) {
 		w->ret = git_fail("cannot read '%s'", w->path.ptr);
 		return -1;
 	}
-	int r = w->cb(w->ctx, w->path.ptr, t, oid, size);
+	report = w->sizes || t == GITSRC_TREE || t == GITSRC_COMMIT ? (uint64_t)size : UINT64_MAX;
+	int r = w->cb(w->ctx, w->path.ptr, t, oid, report);
 	if (r) {
 		w->ret = r;
 		return -1;
@@ -437,11 +440,17 @@ static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
 
 int gitsrc_walk(struct gitsrc *g, const char *commit, const char *dir, gitsrc_walk_cb cb, void *ctx)
 {
+	return gitsrc_walk_sizes(g, commit, dir, 1, cb, ctx);
+}
+
+int gitsrc_walk_sizes(struct gitsrc *g, const char *commit, const char *dir, int sizes,
+		      gitsrc_walk_cb cb, void *ctx)
+{
 	git_tree *t = NULL;
 	int r = tree_of(g, commit, dir, &t);
 	if (r)
 		return r;
-	struct walk w = { g, dir ? dir : "", cb, ctx, 0, BUF_INIT, 0 };
+	struct walk w = { g, dir ? dir : "", cb, ctx, 0, BUF_INIT, 0, sizes };
 	r = git_tree_walk(t, GIT_TREEWALK_PRE, walk_cb, &w);
 	git_tree_free(t);
 	buf_release(&w.path);
@@ -611,4 +620,17 @@ int gitsrc_resolve(struct gitsrc *g, const char *oid, const char *ref, struct re
 	if (git_oid_fromstr(&id, oid) < 0)
 		return err_set("invalid commit id '%s'", oid);
 	return fill_rev(g, &id, ref, rev);
+}
+
+int gitsrc_blob_size(struct gitsrc *g, const char *oid, uint64_t *out)
+{
+	git_oid id;
+	size_t sz;
+	git_object_t ot;
+	if (git_oid_fromstr(&id, oid) < 0)
+		return err_set("invalid object id '%s'", oid);
+	if (git_odb_read_header(&sz, &ot, g->odb, &id) < 0)
+		return git_fail("cannot read object '%s'", oid);
+	*out = sz;
+	return 0;
 }

@@ -52,10 +52,18 @@ typedef int (*gitsrc_walk_cb)(void *ctx, const char *path, enum gitsrc_entry typ
 int gitsrc_walk(struct gitsrc *g, const char *commit, const char *dir,
 		gitsrc_walk_cb cb, void *ctx);
 
+/* The same; with sizes 0 the size is not read (reported as UINT64_MAX), which
+ * saves an object header read per blob. */
+int gitsrc_walk_sizes(struct gitsrc *g, const char *commit, const char *dir, int sizes,
+		      gitsrc_walk_cb cb, void *ctx);
+
 /* Look up one path in the commit's tree (no symlink following). Returns 0
  * and fills type/oid/size, 1 when absent, -1 on error. */
 int gitsrc_lookup(struct gitsrc *g, const char *commit, const char *path,
 		  enum gitsrc_entry *type, char oid[41], uint64_t *size);
+
+/* Size of a blob from its object header, without reading it. */
+int gitsrc_blob_size(struct gitsrc *g, const char *oid, uint64_t *out);
 
 /* Read a blob, refusing blobs larger than max bytes. */
 int gitsrc_read_blob(struct gitsrc *g, const char *oid, size_t max, struct buf *out);

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The validated desired state of one revision, kept on disk so that a pass
+ * on a revision already seen skips parsing and validation. The key covers
+ * everything validation depends on: the commit, the entry directory, the
+ * local policy, the account databases and the format; any difference is a
+ * miss. The file is private to the state directory and written atomically.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "core/pass.h"
+#include "lib/err.h"
+
+#define CACHE_MAGIC "DLCACHE1"
+#define CACHE_MAX (512u << 20)
+
+static void put_u32(struct buf *b, uint32_t v)
+{
+	buf_add(b, &v, sizeof(v));
+}
+
+static void put_str(struct buf *b, const char *s, size_t len)
+{
+	if (!s) {
+		put_u32(b, UINT32_MAX);
+		return;
+	}
+	put_u32(b, (uint32_t)len);
+	buf_add(b, s, len);
+}
+
+static void put_cstr(struct buf *b, const char *s)
+{
+	put_str(b, s, s ? strlen(s) : 0);
+}
+
+static int is_string_field(enum field_type t)
+{
+	return t == FIELD_STR || t == FIELD_PATH || t == FIELD_ID || t == FIELD_RELPATH ||
+	       t == FIELD_TARGET;
+}
+
+static void stat_key(struct buf *b, const struct fsroot *root, const char *path)
+{
+	struct stat st;
+	if (fs_lstat(root, path, &st) == 0 || stat(path, &st) == 0)
+		buf_addf(b, "%s %llu %lld.%09ld %lld\n", path, (unsigned long long)st.st_ino,
+			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_size);
+	else
+		buf_addf(b, "%s -\n", path);
+}
+
+static void cache_key(struct pass *p, struct buf *key)
+{
+	const struct policy *pol = p->policy;
+	buf_addf(key, "%s\n%s\n%s\n", DRIFTLESS_VERSION, p->rev.oid, p->entry ? p->entry : "");
+	for (size_t i = 0; i < pol->nroots; i++)
+		buf_addf(key, "root %s\n", pol->roots[i]);
+	for (size_t i = 0; pol->kinds_set && i < pol->nkinds; i++)
+		buf_addf(key, "kind %s\n", pol->kinds[i]);
+	buf_addf(key, "setid %d max %llu\n", pol->allow_setid, (unsigned long long)pol->max_file_size);
+	fs_root_forget(&p->root);
+	stat_key(key, &p->root, "/etc/passwd");
+	stat_key(key, &p->root, "/etc/group");
+	fs_root_forget(&p->root);
+}
+
+int cache_store(struct pass *p, const char *state_dir)
+{
+	struct buf b = BUF_INIT, key = BUF_INIT;
+	struct hmap index;
+	int ret = -1;
+
+	hmap_init(&index);
+	for (size_t i = 0; i < p->nres; i++)
+		hmap_put(&index, p->res[i]->id, (void *)(uintptr_t)(i + 1));
+	cache_key(p, &key);
+	buf_adds(&b, CACHE_MAGIC);
+	put_str(&b, key.ptr, key.len);
+	put_u32(&b, (uint32_t)p->nres);
+	for (size_t i = 0; i < p->nres; i++) {
+		struct resource *r = p->res[i];
+		const struct kind *k = r->kind;
+		put_cstr(&b, k->name);
+		put_cstr(&b, r->name);
+		put_cstr(&b, r->id);
+		put_cstr(&b, r->pos.file);
+		put_u32(&b, (uint32_t)r->pos.line);
+		put_u32(&b, (uint32_t)r->pos.col);
+		put_u32(&b, (uint32_t)r->doc_index);
+		put_cstr(&b, r->manifest);
+		put_cstr(&b, r->manifest_dir);
+		put_cstr(&b, r->path);
+		put_u32(&b, (uint32_t)r->drift);
+		put_u32(&b, (uint32_t)r->prune);
+		put_u32(&b, (uint32_t)r->adopt);
+		put_u32(&b, r->parent ? (uint32_t)(uintptr_t)hmap_get(&index, r->parent->id) : 0);
+		buf_add(&b, r->digest, sizeof(r->digest));
+		put_u32(&b, (uint32_t)r->order);
+		put_u32(&b, (uint32_t)r->ndeps);
+		for (size_t d = 0; d < r->ndeps; d++)
+			put_u32(&b, (uint32_t)(uintptr_t)hmap_get(&index, r->deps[d]->id));
+		/* the spec: raw bytes, then every pointer the field table knows */
+		buf_add(&b, r->spec, k->spec_size);
+		for (const struct field *f = k->fields; f->name; f++) {
+			const char *slot = (const char *)r->spec + f->offset;
+			if (is_string_field(f->type))
+				put_cstr(&b, *(const char *const *)slot);
+			else if (f->type == FIELD_TEXT)
+				put_str(&b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
+		}
+	}
+	char *dir = xasprintf("%s/cache", state_dir);
+	char *tmp = xasprintf("%s/desired.bin.tmp", dir);
+	char *file = xasprintf("%s/desired.bin", dir);
+	mkdir(dir, 0700);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err_set_errno("cannot write '%s'", tmp);
+		goto out;
+	}
+	size_t off = 0;
+	while (off < b.len) {
+		ssize_t w = write(fd, b.ptr + off, b.len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	/* a lost cache only costs a parse; no fsync needed for correctness,
+	 * and a torn file fails its checks and is a miss */
+	if (close(fd) < 0 || off != b.len || rename(tmp, file) < 0) {
+		err_set_errno("cannot write '%s'", file);
+		unlink(tmp);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(dir);
+	free(tmp);
+	free(file);
+	buf_release(&b);
+	buf_release(&key);
+	hmap_release(&index);
+	return ret;
+}
+
+struct reader {
+	const char *p, *end;
+	int bad;
+};
+
+static uint32_t get_u32(struct reader *r)
+{
+	uint32_t v = 0;
+	if (r->end - r->p < 4) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, r->p, 4);
+	r->p += 4;
+	return v;
+}
+
+static const char *get_str(struct reader *r, struct arena *a, size_t *len)
+{
+	uint32_t n = get_u32(r);
+	if (r->bad || n == UINT32_MAX)
+		return NULL;
+	if ((size_t)(r->end - r->p) < n) {
+		r->bad = 1;
+		return NULL;
+	}
+	const char *s = arena_strndup(a, r->p, n);
+	r->p += n;
+	if (len)
+		*len = n;
+	return s;
+}
+
+int cache_load(struct pass *p, const char *state_dir)
+{
+	char *file = xasprintf("%s/cache/desired.bin", state_dir);
+	struct buf data = BUF_INIT, key = BUF_INIT;
+	int ret = 1;
+	FILE *fp = fopen(file, "re");
+	if (!fp)
+		goto out;
+	char tmp[65536];
+	size_t n;
+	while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0 && data.len < CACHE_MAX)
+		buf_add(&data, tmp, n);
+	fclose(fp);
+	if (data.len < 8 || memcmp(data.ptr, CACHE_MAGIC, 8))
+		goto out;
+	struct reader r = { data.ptr + 8, data.ptr + data.len, 0 };
+	cache_key(p, &key);
+	size_t klen = 0;
+	struct arena scratch;
+	arena_init(&scratch);
+	const char *k = get_str(&r, &scratch, &klen);
+	int same = k && klen == key.len && !memcmp(k, key.ptr, klen);
+	arena_release(&scratch);
+	if (!same)
+		goto out;
+	uint32_t count = get_u32(&r);
+	if (r.bad || count > 10000000)
+		goto out;
+	struct resource **all = xcalloc(count + 1, sizeof(*all));
+	uint32_t **deps = xcalloc(count + 1, sizeof(*deps));
+	uint32_t *parents = xcalloc(count + 1, sizeof(*parents));
+	for (uint32_t i = 0; i < count && !r.bad; i++) {
+		const char *kname = get_str(&r, &p->arena, NULL);
+		const struct kind *kk = kname ? kind_find(kname) : NULL;
+		if (!kk) {
+			r.bad = 1;
+			break;
+		}
+		struct resource *res = pass_new_resource(p, kk);
+		res->name = get_str(&r, &p->arena, NULL);
+		res->id = get_str(&r, &p->arena, NULL);
+		res->pos.file = get_str(&r, &p->arena, NULL);
+		res->pos.line = (int)get_u32(&r);
+		res->pos.col = (int)get_u32(&r);
+		res->doc_index = (int)get_u32(&r);
+		res->manifest = get_str(&r, &p->arena, NULL);
+		res->manifest_dir = get_str(&r, &p->arena, NULL);
+		res->path = get_str(&r, &p->arena, NULL);
+		res->drift = (int)get_u32(&r);
+		res->prune = (int)get_u32(&r);
+		res->adopt = (int)get_u32(&r);
+		parents[i] = get_u32(&r);
+		if (r.end - r.p < (ptrdiff_t)sizeof(res->digest)) {
+			r.bad = 1;
+			break;
+		}
+		memcpy(res->digest, r.p, sizeof(res->digest));
+		res->digest[sizeof(res->digest) - 1] = '\0';
+		r.p += sizeof(res->digest);
+		res->order = (int)get_u32(&r);
+		uint32_t nd = get_u32(&r);
+		if (r.bad || nd > count) {
+			r.bad = 1;
+			break;
+		}
+		deps[i] = xcalloc(nd + 1, sizeof(uint32_t));
+		deps[i][0] = nd;
+		for (uint32_t d = 0; d < nd; d++)
+			deps[i][d + 1] = get_u32(&r);
+		if ((size_t)(r.end - r.p) < kk->spec_size) {
+			r.bad = 1;
+			break;
+		}
+		memcpy(res->spec, r.p, kk->spec_size);
+		r.p += kk->spec_size;
+		for (const struct field *f = kk->fields; f->name; f++) {
+			char *slot = (char *)res->spec + f->offset;
+			if (is_string_field(f->type)) {
+				*(const char **)slot = get_str(&r, &p->arena, NULL);
+			} else if (f->type == FIELD_TEXT) {
+				struct text *t = (struct text *)slot;
+				size_t len = 0;
+				t->ptr = get_str(&r, &p->arena, &len);
+				t->len = len;
+			}
+		}
+		if (kk->path_offset != SIZE_MAX)
+			res->path = *(const char **)((char *)res->spec + kk->path_offset);
+		if (!res->id || !res->name) {
+			r.bad = 1;
+			break;
+		}
+		all[i] = res;
+	}
+	if (!r.bad && r.p != r.end)
+		r.bad = 1;
+	for (uint32_t i = 0; !r.bad && i < count; i++) {
+		if (parents[i] > count || (deps[i] && deps[i][0] > count)) {
+			r.bad = 1;
+			break;
+		}
+		if (parents[i])
+			all[i]->parent = all[parents[i] - 1];
+		for (uint32_t d = 0; deps[i] && d < deps[i][0]; d++) {
+			uint32_t j = deps[i][d + 1];
+			if (!j || j > count) {
+				r.bad = 1;
+				break;
+			}
+			res_add_dep(all[i], all[j - 1]);
+		}
+	}
+	if (!r.bad) {
+		for (uint32_t i = 0; i < count; i++) {
+			pass_register(p, all[i]);
+			if (all[i]->path)
+				hmap_put(&p->by_path, all[i]->path, all[i]);
+		}
+		ret = 0;
+	} else {
+		for (uint32_t i = 0; i < count; i++)
+			if (all[i])
+				free(all[i]->deps);
+	}
+	for (uint32_t i = 0; i < count; i++)
+		free(deps[i]);
+	free(deps);
+	free(parents);
+	free(all);
+out:
+	free(file);
+	buf_release(&data);
+	buf_release(&key);
+	return ret;
+}
