@@ -777,9 +777,14 @@ int cmd_agent(int argc, char **argv)
 	}
 	a.url = url;
 	a.cfg->url = url;
-	if (state_open(&a.o, 1) < 0 || db_open(&a.db, a.o.state) < 0) {
+	char *rebuilt = NULL;
+	if (state_open(&a.o, 1) < 0 || db_open_recover(&a.db, a.o.state, &rebuilt) < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		goto out;
+	}
+	if (rebuilt) {
+		alog("agent: %s", rebuilt);
+		free(rebuilt);
 	}
 	a.cache_dir = xasprintf("%s/git", a.o.state);
 	srandom((unsigned)(getpid() ^ wall_ms()));

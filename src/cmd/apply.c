@@ -146,9 +146,14 @@ static int run_prepare(struct run *r, int need_db)
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
 	}
-	if (need_db && db_open(&r->db, o->state) < 0) {
+	char *rebuilt = NULL;
+	if (need_db && db_open_recover(&r->db, o->state, &rebuilt) < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
+	}
+	if (rebuilt) {
+		fprintf(stderr, "warning: %s\n", rebuilt);
+		free(rebuilt);
 	}
 	p->db = r->db;
 	/* a local path is a URL too; make it absolute so the cache key is stable */

@@ -95,7 +95,7 @@ int cmd_status(int argc, char **argv)
 		goto out;
 	static const char *const keys[] = { "applied_revision", "applied_at", "attempted_revision",
 		"last_result", "rejected_revision", "rejected_reason", "in_progress", "agent_pid",
-		"last_fetch_ok_at", "source_stale_since", "source_error", "bad_revision", NULL };
+		"last_fetch_ok_at", "source_stale_since", "source_error", "bad_revision", "rebuilt", NULL };
 	const char *vals[16] = { 0 };
 	for (int i = 0; keys[i]; i++)
 		vals[i] = db_meta_get(db, keys[i], &a);
@@ -135,6 +135,8 @@ int cmd_status(int argc, char **argv)
 		buf_add_json_str(&b, vals[10]);
 		buf_adds(&b, "},\"badRevision\":");
 		buf_add_json_str(&b, vals[11]);
+		buf_adds(&b, ",\"stateRebuilt\":");
+		buf_add_json_str(&b, vals[12]);
 		buf_addf(&b, ",\"recentDrift\":[%s]}\n", dl.out.ptr ? dl.out.ptr : "");
 		fputs(b.ptr, stdout);
 		buf_release(&b);
@@ -153,6 +155,8 @@ int cmd_status(int argc, char **argv)
 			printf("source:             stale since %s: %s\n", stale, vals[10] ? vals[10] : "");
 		else if (vals[8])
 			printf("source:             ok, last fetched at %s\n", fetched);
+		if (vals[12])
+			printf("state:              %s\n", vals[12]);
 		if (vals[11])
 			printf("bad revision:       %s (crashed the agent; skipped until a newer one)\n", vals[11]);
 		if (dl.out.len)

@@ -145,7 +145,7 @@ static void plan_one(struct pass *p, struct resource *res)
 	if (c->exists && c->type == NODE_FILE)
 		c->foreign = !c->inv || !c->inv->content || strcmp(c->inv->content, c->oid);
 	if (!c->inv && c->exists && c->action != ACT_NONE && c->action != ACT_DELETE &&
-	    !res->adopt && res->kind != kind_find("Directory")) {
+	    !res->adopt && !p->rebuilding && res->kind != kind_find("Directory")) {
 		char *m = xasprintf("'%s' already exists and was not created by driftless;"
 				    " set 'adopt: true' to take it over (its content is backed up first)",
 				    res->path);
@@ -154,6 +154,8 @@ static void plan_one(struct pass *p, struct resource *res)
 		return;
 	}
 	c->created = c->inv ? c->inv->created : !c->exists;
+	if (p->rebuilding && !c->inv && c->exists)
+		c->created = 0;	/* ours or not, we cannot tell: never prune it */
 	if (c->action != ACT_NONE || !c->inv || !c->inv->digest || strcmp(c->inv->digest, res->digest))
 		res->changed = 1;
 	/* drift: the host moved away from a spec that did not change */
@@ -206,6 +208,11 @@ int pass_plan(struct pass *p, struct db *db)
 		if (db_inv_load(db, &p->arena, &p->inv) < 0 || db_stat_load(db, &p->arena, &p->stats) < 0)
 			return -1;
 		p->interrupted = db_meta_get(db, "in_progress", &p->arena);
+		/* after a rebuilt database the inventory knows nothing: take what
+		 * is there over (backed up), never prune, until a clean pass */
+		p->rebuilding = db_meta_get(db, "rebuilt", &p->arena) != NULL;
+		if (p->rebuilding)
+			p->prune = 0;
 		if (p->interrupted && !p->dry_run)
 			sweep_temps(p);
 	}
@@ -466,11 +473,14 @@ int pass_record(struct pass *p, const char *command)
 			inv_work = 1;
 	int drift = 0;
 	for (size_t i = 0; i < p->nchanges; i++)
+		drift += !p->changes[i].res->digest[0] && p->changes[i].inv &&
+			 p->changes[i].what.len;	/* forgotten, not deleted: worth a record */
+	for (size_t i = 0; i < p->nchanges; i++)
 		drift += p->changes[i].drifted && p->changes[i].outcome == OUT_UNCHANGED &&
 			 p->changes[i].res->drift == DRIFT_REPORT;
 	char *applied = db_meta_get(p->db, "applied_revision", &p->arena);
 	char *rejected = db_meta_get(p->db, "rejected_revision", &p->arena);
-	int new_rev = !applied || strcmp(applied, p->rev.oid) || rejected;
+	int new_rev = !applied || strcmp(applied, p->rev.oid) || rejected || p->rebuilding;
 	if (!changed && !drift && !dirty_stats && !inv_work && !new_rev)
 		return 0;	/* a no-op pass costs no write */
 
@@ -504,7 +514,8 @@ int pass_record(struct pass *p, const char *command)
 		for (size_t i = 0; !r && i < p->nchanges; i++) {
 			struct change *c = &p->changes[i];
 			if (c->outcome == OUT_UNCHANGED && c->action == ACT_NONE &&
-			    !(c->drifted && c->res->drift == DRIFT_REPORT))
+			    !(c->drifted && c->res->drift == DRIFT_REPORT) &&
+			    !(!c->res->digest[0] && c->inv && c->what.len))
 				continue;
 			const char *detail = c->error ? c->error : c->what.ptr;
 			if (c->drifted && c->outcome == OUT_UNCHANGED)
@@ -528,6 +539,8 @@ int pass_record(struct pass *p, const char *command)
 		r = db_meta_set(p->db, "rejected_revision", NULL);
 	if (!r)
 		r = db_meta_set(p->db, "rejected_reason", NULL);
+	if (!r && p->rebuilding && !p->incremental && !p->counts[OUT_FAILED] && !p->counts[OUT_SKIPPED])
+		r = db_meta_set(p->db, "rebuilt", NULL);
 	if (r < 0 || db_commit(p->db) < 0) {
 		db_rollback(p->db);
 		return -1;

@@ -234,6 +234,7 @@ struct pass {
 
 	int dry_run;
 	const char *interrupted;	/* revision whose apply did not finish, or NULL */
+	int rebuilding;			/* the state database was rebuilt: adopt, never prune */
 	int allow_empty;
 	int prune;
 	int counts[OUT__COUNT];

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* SQLite state: schema migrations as an array, WAL with synchronous=FULL, prepared statements per call. */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include "lib/err.h"
 #include "state/db.h"
 
@@ -79,10 +81,109 @@ static int db_migrate(struct db *db)
 	return 0;
 }
 
+static int db_open_once(struct db **out, const char *state_dir, int check, int *corrupt);
+
+/* Move a corrupt database (and its -wal and -shm) aside with a timestamp. */
+static int db_move_aside(const char *path, char **aside)
+{
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+	*aside = xasprintf("%s.corrupt-%s", path, ts);
+	struct stat st;
+	for (int n = 1; lstat(*aside, &st) == 0 && n < 1000; n++) {
+		free(*aside);
+		*aside = xasprintf("%s.corrupt-%s.%d", path, ts, n);
+	}
+	if (rename(path, *aside) < 0)
+		return err_set_errno("cannot move the corrupt state database '%s' aside", path);
+	static const char *const sfx[] = { "-wal", "-shm" };
+	for (int i = 0; i < 2; i++) {
+		char *from = xasprintf("%s%s", path, sfx[i]);
+		char *to = xasprintf("%s%s", *aside, sfx[i]);
+		rename(from, to);
+		free(from);
+		free(to);
+	}
+	return 0;
+}
+
+int db_open_recover(struct db **out, const char *state_dir, char **rebuilt)
+{
+	int corrupt = 0;
+	*rebuilt = NULL;
+	/* no database but a git cache: the database was lost, not never made */
+	char *path0 = xasprintf("%s/driftless.db", state_dir);
+	char *cache = xasprintf("%s/git", state_dir);
+	struct stat st;
+	int lost = lstat(path0, &st) < 0 && errno == ENOENT && stat(cache, &st) == 0;
+	free(path0);
+	free(cache);
+	if (db_open_once(out, state_dir, 1, &corrupt) == 0) {
+		if (!lost)
+			return 0;
+		*rebuilt = xasprintf("the state database was missing and has been created again;"
+				     " pruning is off until a full pass completes");
+		if (db_meta_set(*out, "rebuilt", *rebuilt) < 0) {
+			db_close(*out);
+			*out = NULL;
+			free(*rebuilt);
+			*rebuilt = NULL;
+			return -1;
+		}
+		return 0;
+	}
+	if (!corrupt)
+		return -1;
+	char *path = xasprintf("%s/driftless.db", state_dir);
+	char *aside = NULL;
+	char *why = xstrdup(err_msg());
+	int r = db_move_aside(path, &aside);
+	free(path);
+	if (r < 0) {
+		free(why);
+		free(aside);
+		return -1;
+	}
+	if (db_open_once(out, state_dir, 0, &corrupt) < 0) {
+		free(why);
+		free(aside);
+		return -1;
+	}
+	*rebuilt = xasprintf("the state database was unusable (%s); it was moved to '%s' and"
+			     " rebuilt; pruning is off until a full pass completes", why, aside);
+	free(why);
+	free(aside);
+	if (db_meta_set(*out, "rebuilt", *rebuilt) < 0) {
+		db_close(*out);
+		*out = NULL;
+		free(*rebuilt);
+		*rebuilt = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int db_open(struct db **out, const char *state_dir)
 {
+	int corrupt;
+	return db_open_once(out, state_dir, 0, &corrupt);
+}
+
+static int db_open_once(struct db **out, const char *state_dir, int check, int *corrupt)
+{
 	struct db *db = xcalloc(1, sizeof(*db));
+	*corrupt = 0;
 	db->path = xasprintf("%s/driftless.db", state_dir);
+	struct stat st;
+	if (lstat(db->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		err_set("state database '%s' is not a regular file", db->path);
+		*corrupt = 1;
+		db_close(db);
+		return -1;
+	}
 	if (sqlite3_open_v2(db->path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		err_set("cannot open state database '%s': %s", db->path,
@@ -92,12 +193,29 @@ int db_open(struct db **out, const char *state_dir)
 	}
 	sqlite3_busy_timeout(db->h, 5000);
 	if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-		    " PRAGMA foreign_keys=ON;") < 0 || db_migrate(db) < 0) {
-		db_close(db);
-		return -1;
+		    " PRAGMA foreign_keys=ON;") < 0 || db_migrate(db) < 0)
+		goto bad;
+	if (check) {
+		/* quick_check reads every page: corruption is found here, at
+		 * start, not half way through a pass */
+		sqlite3_stmt *q = NULL;
+		int ok = sqlite3_prepare_v2(db->h, "PRAGMA quick_check", -1, &q, NULL) == SQLITE_OK &&
+			 sqlite3_step(q) == SQLITE_ROW &&
+			 !strcmp((const char *)sqlite3_column_text(q, 0), "ok");
+		if (!ok)
+			err_set("state database '%s' failed its integrity check: %s", db->path,
+				q ? (const char *)sqlite3_column_text(q, 0) : sqlite3_errmsg(db->h));
+		sqlite3_finalize(q);
+		if (!ok)
+			goto bad;
 	}
 	*out = db;
 	return 0;
+bad:;
+	int code = sqlite3_errcode(db->h) & 0xff;
+	*corrupt = check || code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+	db_close(db);
+	return -1;
 }
 
 void db_close(struct db *db)

@@ -11,6 +11,10 @@ struct db;
 /* Open (creating and migrating) STATE/driftless.db in WAL mode, synchronous=FULL. */
 int db_open(struct db **out, const char *state_dir);
 void db_close(struct db *db);
+/* For the lock holder: the same, but a database that is corrupt, not a
+ * database, or not a regular file is moved aside with a timestamp and
+ * rebuilt; then *rebuilt says so (heap string) and meta 'rebuilt' is set. */
+int db_open_recover(struct db **out, const char *state_dir, char **rebuilt);
 
 int db_begin(struct db *db);
 int db_commit(struct db *db);

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The state database under faults (HARDENING F07, F08): corrupt, missing or
+# replaced databases are detected, moved aside and rebuilt; nothing of the
+# host is lost, and pruning stays off until the inventory is trustworthy.
+# shellcheck disable=SC2016
+. "$(dirname "$0")/lib.sh"
+
+repo_init repo
+for i in 1 2 3; do
+	write_file "repo/f$i.yaml" <<-Y
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: f$i}
+	spec: {path: /srv/f$i.conf, content: "f$i\n"}
+	Y
+done
+repo_commit repo v1
+mkdir -p "$ROOT/srv"
+
+test_expect_success 'the database passes its integrity check after every apply' '
+	expect_exit 0 dl_apply repo &&
+	test "$(sqlite3 "$STATE/driftless.db" "PRAGMA integrity_check")" = ok &&
+	test "$(sqlite3 "$STATE/driftless.db" "PRAGMA journal_mode")" = wal
+'
+
+test_expect_success 'F08: a database zeroed at page 1 is moved aside and rebuilt' '
+	dd if=/dev/zero of="$STATE/driftless.db" bs=4096 count=1 conv=notrunc 2>/dev/null &&
+	echo hand >"$ROOT/srv/f1.conf" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains "$SCRATCH/stderr" "warning: the state database was unusable" &&
+	ls "$STATE"/driftless.db.corrupt-* &&
+	test_cmp_text f1 "$ROOT/srv/f1.conf" &&
+	oid=$(echo hand | git hash-object --stdin) &&
+	test -f "$STATE/backups/${oid:0:2}/${oid:2}" &&
+	test "$(sqlite3 "$STATE/driftless.db" "PRAGMA integrity_check")" = ok
+'
+
+test_expect_success 'F08: what was adopted while rebuilding is never pruned' '
+	git -C repo rm -q f3.yaml && repo_commit repo "drop f3" &&
+	expect_exit 0 dl_apply repo &&
+	test_cmp_text f3 "$ROOT/srv/f3.conf" &&
+	expect_exit 0 dl history --state "$STATE" -n 1 &&
+	expect_contains stdout "adopted, left on the host, no longer managed"
+'
+
+test_expect_success 'F08: after a clean pass, status no longer reports the rebuild' '
+	expect_exit 0 dl status --state "$STATE" &&
+	expect_not_contains stdout "state database was unusable"
+'
+
+test_expect_success 'F08: a database path replaced by a directory is moved aside' '
+	rm -f "$STATE"/driftless.db-wal "$STATE"/driftless.db-shm &&
+	mv "$STATE/driftless.db" "$SCRATCH/db.save" &&
+	mkdir "$STATE/driftless.db" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains "$SCRATCH/stderr" "is not a regular file" &&
+	test -f "$STATE/driftless.db"
+'
+
+test_expect_success 'F08: a deleted WAL or a missing database converges without help' '
+	rm -f "$STATE/driftless.db-wal" &&
+	expect_exit 0 dl_apply repo &&
+	rm -f "$STATE/driftless.db" "$STATE/driftless.db-wal" "$STATE/driftless.db-shm" &&
+	echo hand >"$ROOT/srv/f2.conf" &&
+	expect_exit 0 dl_apply repo &&
+	test_cmp_text f2 "$ROOT/srv/f2.conf"
+'
+
+test_expect_success 'status of a corrupt database is an error, not a rebuild (only the lock holder rebuilds)' '
+	printf "garbage%.0s" $(seq 1 2000) >"$STATE/driftless.db" &&
+	rm -f "$STATE/driftless.db-wal" "$STATE/driftless.db-shm" &&
+	n=$(ls "$STATE" | grep -c "corrupt-") &&
+	test_must_fail dl status --state "$STATE" &&
+	test "$(ls "$STATE" | grep -c "corrupt-")" -eq "$n" &&
+	expect_exit 0 dl_apply repo &&
+	test "$(ls "$STATE" | grep -c "corrupt-")" -gt "$n"
+'
+
+test_done
