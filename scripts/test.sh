@@ -24,7 +24,11 @@ for b in "$@"; do
 	[ "$bad" -gt 0 ] && echo "$out" | tail -n 60
 	passed=$((passed + ok)) failed=$((failed + bad + to))
 	echo "== end-to-end tests ($b)"
-	summary=$(DRIFTLESS="$PWD/$b/driftless" t/run-tests.sh 2>&1 | tee /dev/stderr | tail -n1)
+	log=$(mktemp)
+	DRIFTLESS="$PWD/$b/driftless" t/run-tests.sh >"$log" 2>&1
+	cat "$log"
+	summary=$(tail -n1 "$log")
+	rm -f "$log"
 	p=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
 	f=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
 	if [ -z "$p" ]; then

@@ -1060,7 +1060,32 @@ static void test_fs__no_fd_leak(void **state)
 	fs_sweep_temps(&f->r, "/nope");
 	fs_sweep_temps(&f->r, "/evil");
 	buf_release(&b);
+	/* fs_lstat keeps its last directory open until told to forget it */
+	fs_root_forget(&f->r);
 	assert_int_equal(count_fds(), before);
+}
+
+static void test_fs__lstat_dir_cache_follows_changes(void **state)
+{
+	struct fx *f = *state;
+	struct stat st;
+
+	write_ok(f, "/sub/f", "x", 0644);
+	assert_int_equal(fs_lstat(&f->r, "/sub/f", &st), 0);
+	assert_int_equal(fs_lstat(&f->r, "/sub/g", &st), 1);
+	/* the directory is swapped for a symlink to the outside: after forget,
+	 * the new path is resolved again and refused */
+	char *sub = xasprintf("%s/sub", f->root);
+	char *moved = xasprintf("%s/sub.old", f->root);
+	assert_int_equal(rename(sub, moved), 0);
+	assert_int_equal(symlink(f->outside, sub), 0);
+	fs_root_forget(&f->r);
+	assert_int_equal(fs_lstat(&f->r, "/sub/f", &st), -1);
+	unlink(sub);
+	rename(moved, sub);
+	fs_root_forget(&f->r);
+	free(sub);
+	free(moved);
 }
 
 int main(void)
@@ -1097,6 +1122,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fs__open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fs__sweep_temps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fs__swap_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fs__lstat_dir_cache_follows_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fs__no_fd_leak, setup, teardown),
 	};
 
