@@ -240,6 +240,32 @@ test_expect_success 'M10: a kind outside policy.kinds is refused naming the rule
 	expect_missing "$ROOT/srv/app/lnk"
 '
 
+test_expect_success 'M10: owners and groups outside policy.owners/groups are refused' '
+	printf "policy:\n  roots: [/srv]\n  owners: [nobody, \"65534\"]\n  groups: [nogroup]\n" >"$SCRATCH/owners.yaml" &&
+	write_file repo/link.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: rootowned}
+	spec: {path: /srv/app/r, content: x, owner: root}
+	---
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: uid0}
+	spec: {path: /srv/app/u, content: x, owner: "0", group: root}
+	---
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: fine}
+	spec: {path: /srv/app/n, content: x, owner: "65534", group: nogroup}
+	Y
+	repo_commit repo owners &&
+	test_must_fail dl_apply repo -c "$SCRATCH/owners.yaml" &&
+	expect_contains "$SCRATCH/stderr" "'\''owner'\'' '\''root'\'' is denied by local policy rule '\''policy.owners'\''" &&
+	expect_contains "$SCRATCH/stderr" "'\''owner'\'' '\''0'\'' is denied by local policy rule" &&
+	expect_not_contains "$SCRATCH/stderr" "File/fine" &&
+	expect_missing "$ROOT/srv/app/r"
+'
+
 test_expect_success 'security settings that this version cannot honour are refused, not ignored' '
 	printf "source:\n  verify: {allowedSigners: /etc/x}\npolicy: /srv\n" >"$SCRATCH/bad.yaml" &&
 	test_must_fail dl_apply repo -c "$SCRATCH/bad.yaml" &&

@@ -64,6 +64,11 @@ static void cache_key(struct pass *p, struct buf *key)
 	for (size_t i = 0; pol->kinds_set && i < pol->nkinds; i++)
 		buf_addf(key, "kind %s\n", pol->kinds[i]);
 	buf_addf(key, "setid %d max %llu\n", pol->allow_setid, (unsigned long long)pol->max_file_size);
+	for (size_t i = 0; pol->owners_set && i < pol->nowners; i++)
+		buf_addf(key, "owner %s\n", pol->owners[i]);
+	for (size_t i = 0; pol->groups_set && i < pol->ngroups; i++)
+		buf_addf(key, "group %s\n", pol->groups[i]);
+	buf_addf(key, "lists %d %d\n", pol->owners_set, pol->groups_set);
 	fs_root_forget(&p->root);
 	stat_key(key, &p->root, "/etc/passwd");
 	stat_key(key, &p->root, "/etc/group");

@@ -97,7 +97,8 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 		"secrets", "listen", "apiTokenFile", "webhook", "notify", "fleet", "vars", NULL };
 	static const char *const src[] = { "url", "branch", "tag", "semver", "commit", "path",
 		"interval", "auth", "verify", "caFile", NULL };
-	static const char *const pol[] = { "roots", "kinds", "allowSetid", "maxFileSize", NULL };
+	static const char *const pol[] = { "roots", "kinds", "allowSetid", "maxFileSize", "owners",
+		"groups", NULL };
 	FILE *fp = fopen(file, "re");
 	struct buf b = BUF_INIT;
 	size_t before = diag->n;
@@ -194,6 +195,37 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 			c->policy.kinds_set = 1;
 		} else if (k) {
 			diag_add(diag, c->file, k->line, k->col, "'policy.kinds' must be a list of kinds");
+		}
+		static const char *const lists[2] = { "owners", "groups" };
+		for (int li = 0; li < 2; li++) {
+			struct ynode *o = yaml_map_get(p, lists[li]);
+			if (!o)
+				continue;
+			if (o->type != YNODE_SEQ) {
+				diag_add(diag, c->file, o->line, o->col,
+					 "'policy.%s' must be a list of names or ids", lists[li]);
+				continue;
+			}
+			const char **v = arena_alloc(&c->arena, (o->n + 1) * sizeof(char *));
+			size_t cnt = 0;
+			for (size_t i = 0; i < o->n; i++) {
+				struct ynode *it = o->vals[i];
+				if (it->type != YNODE_SCALAR || check_account(it->str)) {
+					diag_add(diag, c->file, it->line, it->col,
+						 "'policy.%s' entries must be account names or ids", lists[li]);
+					continue;
+				}
+				v[cnt++] = it->str;
+			}
+			if (li == 0) {
+				c->policy.owners = v;
+				c->policy.nowners = cnt;
+				c->policy.owners_set = 1;
+			} else {
+				c->policy.groups = v;
+				c->policy.ngroups = cnt;
+				c->policy.groups_set = 1;
+			}
 		}
 		struct ynode *v;
 		if ((v = yaml_map_get(p, "allowSetid")))

@@ -189,6 +189,9 @@ struct policy {
 	const char **kinds;		/* allowed kinds when kinds_set */
 	size_t nkinds;
 	int kinds_set;
+	const char **owners, **groups;	/* allowed owner and group names or ids, when set */
+	size_t nowners, ngroups;
+	int owners_set, groups_set;
 };
 
 struct revision {

@@ -20,8 +20,47 @@ void what_add(struct change *chg, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Is name (or the id it resolves to) on the policy list? */
+static int allowed(struct pass *p, const char *const *list, size_t n, const char *name,
+		   unsigned long id, int group)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(list[i], name))
+			return 1;
+		if (group) {
+			gid_t g;
+			if (id != (unsigned long)(gid_t)-1 && pass_gid(p, list[i], &g) == 0 && g == id)
+				return 1;
+		} else {
+			uid_t u;
+			if (id != (unsigned long)(uid_t)-1 && pass_uid(p, list[i], &u) == 0 && u == id)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 void owner_resolve(struct pass *p, struct resource *res, struct owner *o)
 {
+	const struct policy *pol = p->policy;
+	if (o->owner && pol->owners_set) {
+		uid_t u = (uid_t)-1;
+		pass_uid(p, o->owner, &u);
+		if (!allowed(p, pol->owners, pol->nowners, o->owner, u, 0)) {
+			res_diag(p, res, "owner", "'owner' '%s' is denied by local policy rule 'policy.owners'",
+				 o->owner);
+			return;
+		}
+	}
+	if (o->group && pol->groups_set) {
+		gid_t g = (gid_t)-1;
+		pass_gid(p, o->group, &g);
+		if (!allowed(p, pol->groups, pol->ngroups, o->group, g, 1)) {
+			res_diag(p, res, "group", "'group' '%s' is denied by local policy rule 'policy.groups'",
+				 o->group);
+			return;
+		}
+	}
 	if (o->owner) {
 		if (pass_uid(p, o->owner, &o->uid) < 0)
 			res_diag(p, res, "owner", "%s", err_msg());
