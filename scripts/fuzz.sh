@@ -5,17 +5,28 @@
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-60}
+ok=0 bad=0
 out=$(mktemp -d /tmp/driftless-fuzz.XXXXXX)
-flags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined"
-libs="src/lib/err.c src/lib/buf.c src/lib/arena.c src/lib/diag.c src/lib/hmap.c"
+flags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -Wall -Werror -Wno-format-nonliteral -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+libs="src/lib/*.c src/core/*.c src/kinds/*.c src/source/*.c src/state/*.c"
 for target in fuzz/fuzz_*.c; do
 	name=$(basename "$target" .c)
 	corpus=fuzz/corpus/${name#fuzz_}
 	# shellcheck disable=SC2086
-	clang $flags "$target" $libs src/source/yaml.c $(pkg-config --cflags --libs libfyaml) -o "$out/$name"
+	clang $flags -DDRIFTLESS_VERSION='"fuzz"' "$target" $libs \
+		$(pkg-config --cflags --libs libfyaml libgit2 sqlite3) -o "$out/$name"
 	mkdir -p "$out/corpus-$name"
 	echo "== $name for ${secs}s"
-	"$out/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \
-		"$out/corpus-$name" "$corpus"
+	if "$out/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \
+		"$out/corpus-$name" "$corpus" >"$out/$name.log" 2>&1; then
+		echo "ok $name: $(grep -o 'Done [0-9]* runs' "$out/$name.log" | tail -n1), no crash"
+		ok=$((ok + 1))
+	else
+		echo "not ok $name:"
+		tail -n 40 "$out/$name.log"
+		bad=$((bad + 1))
+	fi
 done
 rm -rf "$out"
+echo "$ok passed, $bad failed"
+[ "$bad" -eq 0 ]

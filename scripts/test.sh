@@ -37,5 +37,17 @@ for b in "$@"; do
 	fi
 	passed=$((passed + p)) failed=$((failed + f))
 done
+# a short bounded run of every fuzz target (longer runs: make fuzz)
+if [ -n "${DL_FUZZ_SECONDS:-20}" ] && [ "${DL_FUZZ_SECONDS:-20}" != 0 ] && command -v clang >/dev/null; then
+	echo "== fuzz targets (${DL_FUZZ_SECONDS:-20} s each)"
+	log=$(mktemp)
+	scripts/fuzz.sh "${DL_FUZZ_SECONDS:-20}" >"$log" 2>&1
+	grep -E '^(ok|not ok) ' "$log" || tail -n 40 "$log"
+	p=$(tail -n1 "$log" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
+	f=$(tail -n1 "$log" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
+	[ -n "$p" ] || { tail -n 40 "$log"; p=0 f=1; }
+	passed=$((passed + p)) failed=$((failed + f))
+	rm -f "$log"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -115,7 +115,12 @@ static int dir_check(struct resource *res, struct pass *p)
 		enum gitsrc_entry type;
 		char oid[41];
 		uint64_t size;
-		int r = gitsrc_lookup(p->git, p->rev.oid, s->source, &type, oid, &size);
+		struct gitsrc *g = pass_git(p);
+		int r = g ? gitsrc_lookup(g, p->rev.oid, s->source, &type, oid, &size) : -1;
+		if (r < 0) {
+			res_diag(p, res, "source", "%s", err_msg());
+			return -1;
+		}
 		if (r != 0 || type != GITSRC_TREE) {
 			res_diag(p, res, "source", "'source' names '%s', which is not a folder of the commit",
 				 s->source);

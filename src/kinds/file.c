@@ -33,7 +33,8 @@ int file_resolve_source(struct pass *p, struct resource *res, const char *src, c
 		res_diag(p, res, "source", "'source' names '%s', which %s", src, msg);
 		return -1;
 	}
-	int r = gitsrc_lookup(p->git, p->rev.oid, src, &type, oid, size);
+	struct gitsrc *g = pass_git(p);
+	int r = g ? gitsrc_lookup(g, p->rev.oid, src, &type, oid, size) : -1;
 	if (r < 0) {
 		res_diag(p, res, "source", "%s", err_msg());
 		return -1;
