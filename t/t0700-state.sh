@@ -77,4 +77,36 @@ test_expect_success 'status of a corrupt database is an error, not a rebuild (on
 	test "$(ls "$STATE" | grep -c "corrupt-")" -gt "$n"
 '
 
+test_expect_success 'G06: a git cache with a garbage config and HEAD is moved aside and fetched again' '
+	cache=$(ls -d "$STATE"/git/*.git | head -n1) &&
+	echo "garbage" >"$cache/HEAD" &&
+	printf "[core\n\tbroken = \"\n" >"$cache/config" &&
+	expect_exit 0 dl_apply repo &&
+	ls -d "$STATE"/git/*.corrupt-* &&
+	test_cmp_text f2 "$ROOT/srv/f2.conf"
+'
+
+test_expect_success 'G06: stale lock files left in the git cache by a killed fetch are cleared' '
+	cache=$(ls -d "$STATE"/git/*.git | head -n1) &&
+	ref=$(cd "$cache" && find refs -type f | head -n1) &&
+	touch "$cache/$ref.lock" "$cache/packed-refs.lock" &&
+	sed -i "s/content: \"f1/content: \"f1 v2/" repo/f1.yaml && repo_commit repo "f1 v2" &&
+	expect_exit 0 dl_apply repo &&
+	test_cmp_text "f1 v2" "$ROOT/srv/f1.conf" &&
+	test -z "$(find "$cache" -name "*.lock")"
+'
+
+test_expect_success 'G06: a damaged object database is moved aside and fetched again' '
+	cache=$(ls -d "$STATE"/git/*.git | head -n1) &&
+	sed -i "s/f1 v2/f1 v3/" repo/f1.yaml && repo_commit repo "f1 v3" && cat repo/f1.yaml &&
+	for f in "$cache"/objects/pack/*.pack; do
+		[ -f "$f" ] || continue
+		chmod u+w "$f" && dd if=/dev/urandom of="$f" bs=1 count=200 seek=100 conv=notrunc 2>/dev/null
+	done &&
+	find "$cache/objects" -type f -path "*/objects/??/*" | while read -r o; do chmod u+w "$o"; printf garbage >"$o"; done &&
+	rm -f "$cache"/refs/driftless/heads/main &&
+	expect_exit 0 dl_apply repo &&
+	test_cmp_text "f1 v3" "$ROOT/srv/f1.conf"
+'
+
 test_done

@@ -181,6 +181,21 @@ static int run_prepare(struct run *r, int need_db)
 	stage("start");
 	rc = r->import_dir ? gitsrc_import_dir(p->git, url, &p->rev) :
 			     gitsrc_fetch(p->git, &so, &p->rev, &fetched);
+	if (rc < 0 && !r->import_dir && gitsrc_cache_damaged()) {
+		/* a damaged cache is moved aside and fetched again, once */
+		char *aside = NULL;
+		char *cdir = xasprintf("%s/git", o->state);
+		fprintf(stderr, "warning: the git cache is damaged (%s); fetching it again\n", err_msg());
+		gitsrc_free(p->git);
+		p->git = NULL;
+		rc = gitsrc_cache_reset(cdir, url, &aside);
+		if (!rc)
+			rc = gitsrc_open(&p->git, cdir, url);
+		if (!rc)
+			rc = gitsrc_fetch(p->git, &so, &p->rev, &fetched);
+		free(aside);
+		free(cdir);
+	}
 	free(abs);
 	if (rc < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());

@@ -2,6 +2,7 @@
 /* libgit2: a bare object cache per remote, fetched by exact ref, read by object id; no worktree, hooks or filters. */
 #include <dirent.h>
 #include <git2.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +35,17 @@ static void scrub(char *s)
 	}
 }
 
+/* Set when libgit2 reported damage in the cache itself (not the network). */
+static int cache_damaged;
+
 static int git_fail(const char *fmt, const char *arg)
 {
 	const git_error *e = git_error_last();
+	if (e && (e->klass == GIT_ERROR_ODB || e->klass == GIT_ERROR_ZLIB ||
+		  e->klass == GIT_ERROR_OBJECT || e->klass == GIT_ERROR_REPOSITORY ||
+		  e->klass == GIT_ERROR_REFERENCE || e->klass == GIT_ERROR_INDEX ||
+		  e->klass == GIT_ERROR_CONFIG))
+		cache_damaged = 1;
 	char *msg = xasprintf("%s", e && e->message ? e->message : "unknown libgit2 error");
 	char *what = xasprintf(fmt, arg);
 	scrub(msg);
@@ -100,6 +109,52 @@ void gitsrc_hash_blob(const void *data, size_t len, char out[41])
 	git_oid_tostr(out, 41, &oid);
 }
 
+/* Lock files in the cache can only be left by a killed process: the caller
+ * holds the state directory's lock, so no one else is writing here. */
+static void clear_stale_locks(const char *dir, int depth)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d || depth > 16) {
+		if (d)
+			closedir(d);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, "objects"))
+			continue;
+		char *sub = xasprintf("%s/%s", dir, de->d_name);
+		size_t n = strlen(de->d_name);
+		struct stat st;
+		if (lstat(sub, &st) == 0) {
+			if (S_ISDIR(st.st_mode))
+				clear_stale_locks(sub, depth + 1);
+			else if (S_ISREG(st.st_mode) && n > 5 && !strcmp(de->d_name + n - 5, ".lock"))
+				unlink(sub);
+		}
+		free(sub);
+	}
+	closedir(d);
+}
+
+int gitsrc_cache_damaged(void)
+{
+	int r = cache_damaged;
+	cache_damaged = 0;
+	return r;
+}
+
+int gitsrc_cache_reset(const char *cache_dir, const char *url, char **aside)
+{
+	char key[41];
+	gitsrc_hash_blob(url, strlen(url), key);
+	char *path = xasprintf("%s/%.16s.git", cache_dir, key);
+	*aside = xasprintf("%s.corrupt-%lld", path, (long long)time(NULL));
+	int r = rename(path, *aside);
+	free(path);
+	return r < 0 ? err_set_errno("cannot move the git cache aside") : 0;
+}
+
 int gitsrc_open(struct gitsrc **out, const char *cache_dir, const char *url)
 {
 	lib_init();
@@ -110,8 +165,17 @@ int gitsrc_open(struct gitsrc **out, const char *cache_dir, const char *url)
 	g->url = xstrdup(url);
 	g->safe_url = gitsrc_redact_url(url);
 	mkdir(cache_dir, 0700);
-	if (git_repository_open_bare(&g->repo, path) < 0 &&
-	    git_repository_init(&g->repo, path, 1) < 0) {
+	clear_stale_locks(path, 0);
+	if (git_repository_open_bare(&g->repo, path) < 0) {
+		/* an unusable cache (garbage HEAD, broken config) is moved aside */
+		struct stat st;
+		if (stat(path, &st) == 0) {
+			char *aside = xasprintf("%s.corrupt-%lld", path, (long long)time(NULL));
+			rename(path, aside);
+			free(aside);
+		}
+	}
+	if (!g->repo && git_repository_init(&g->repo, path, 1) < 0) {
 		git_fail("cannot open the git cache '%s'", path);
 		free(path);
 		gitsrc_free(g);

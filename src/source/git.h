@@ -23,6 +23,13 @@ struct source_opts {
 int gitsrc_open(struct gitsrc **out, const char *cache_dir, const char *url);
 void gitsrc_free(struct gitsrc *g);
 
+/* 1 when a libgit2 failure since the last call came from damage in the
+ * cache (object database, zlib, refs), not from the network. */
+int gitsrc_cache_damaged(void);
+/* Move the cache of url aside (*aside: where to), so the next open starts
+ * a fresh one. */
+int gitsrc_cache_reset(const char *cache_dir, const char *url, char **aside);
+
 /*
  * Ask the remote for the wanted ref; download a pack only when the commit
  * is not already in the cache. Fills rev (oid, ref, author, summary, time).
