@@ -199,21 +199,32 @@ static int db_open_once(struct db **out, const char *state_dir, int check, int *
 		/* quick_check reads every page: corruption is found here, at
 		 * start, not half way through a pass */
 		sqlite3_stmt *q = NULL;
-		int ok = sqlite3_prepare_v2(db->h, "PRAGMA quick_check", -1, &q, NULL) == SQLITE_OK &&
-			 sqlite3_step(q) == SQLITE_ROW &&
-			 !strcmp((const char *)sqlite3_column_text(q, 0), "ok");
-		if (!ok)
+		int rc = sqlite3_prepare_v2(db->h, "PRAGMA quick_check", -1, &q, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(q);
+		if (rc != SQLITE_ROW) {
+			db_fail(db, "integrity check");
+			sqlite3_finalize(q);
+			goto bad;	/* I/O errors are not corruption: see below */
+		}
+		const char *res = (const char *)sqlite3_column_text(q, 0);
+		if (!res || strcmp(res, "ok")) {
 			err_set("state database '%s' failed its integrity check: %s", db->path,
-				q ? (const char *)sqlite3_column_text(q, 0) : sqlite3_errmsg(db->h));
+				res ? res : "?");
+			sqlite3_finalize(q);
+			*corrupt = 1;
+			db_close(db);
+			return -1;
+		}
 		sqlite3_finalize(q);
-		if (!ok)
-			goto bad;
 	}
 	*out = db;
 	return 0;
 bad:;
-	int code = sqlite3_errcode(db->h) & 0xff;
-	*corrupt = check || code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+	/* only damage counts as corruption: a full disk or an I/O error is
+	 * reported and retried, and the database is left where it is */
+	int code = sqlite3_extended_errcode(db->h) & 0xff;
+	*corrupt = code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
 	db_close(db);
 	return -1;
 }
