@@ -115,4 +115,53 @@ test_expect_success 'F06: a full file system: the write fails, the old file stay
 	umount "$SCRATCH/small"
 '
 
+test_expect_success 'F10: a hard link to a file outside is replaced, never chmod-ed through' '
+	mkdir -p "$SCRATCH/outside" && echo secret >"$SCRATCH/outside/secret" &&
+	chmod 0600 "$SCRATCH/outside/secret" &&
+	rm -f "$ROOT/srv/app/a.conf" &&
+	ln "$SCRATCH/outside/secret" "$ROOT/srv/app/a.conf" &&
+	expect_exit 0 dl_apply repo --tag v2 &&
+	expect_contains stdout "hard link replaced" &&
+	test_cmp_text "new a" "$ROOT/srv/app/a.conf" &&
+	test_cmp_text secret "$SCRATCH/outside/secret" &&
+	expect_mode 600 "$SCRATCH/outside/secret" &&
+	test "$(stat -c %h "$SCRATCH/outside/secret")" = 1 &&
+	: a mode-only difference on a hard link is not chmod-ed through either &&
+	ln -f "$ROOT/srv/app/a.conf" "$SCRATCH/outside/alias" &&
+	chmod 0600 "$ROOT/srv/app/a.conf" &&
+	expect_exit 0 dl_apply repo --tag v2 &&
+	expect_mode 640 "$ROOT/srv/app/a.conf" &&
+	expect_mode 600 "$SCRATCH/outside/alias"
+'
+
+test_expect_success 'F10: directories swapped for symlinks while the agent writes: nothing outside changes' '
+	canary_make "$SCRATCH/outside/a.conf" "outside a" &&
+	canary_make "$SCRATCH/outside/b.conf" "outside b" &&
+	app=$ROOT/srv/app &&
+	(
+		end=$(( $(date +%s) + 8 ))
+		while [ "$(date +%s)" -lt "$end" ]; do
+			if mv -T "$app" "$app.x" 2>/dev/null; then
+				ln -sT "$SCRATCH/outside" "$app" 2>/dev/null
+				if [ -L "$app" ]; then rm -f "$app"; fi
+				if [ -e "$app" ]; then rm -rf "$app.x"; else mv -T "$app.x" "$app"; fi
+			fi
+		done
+	) &
+	swapper=$! &&
+	i=0 &&
+	while kill -0 $swapper 2>/dev/null; do
+		tag=v$((i % 2 + 1))
+		timeout 20 "$DRIFTLESS" apply --repo repo --tag $tag --root "$ROOT" --state "$STATE" >"$SCRATCH/race.out" 2>&1 || { echo "apply $i: $(tail -n 2 "$SCRATCH/race.out")"; }
+		i=$((i + 1))
+	done &&
+	echo "$i applies (every one rewriting files) raced against the swapper" &&
+	test "$i" -gt 5 &&
+	canary_check &&
+	rm -rf "$app.x" &&
+	if [ -L "$app" ]; then rm "$app"; fi &&
+	expect_exit 0 dl_apply repo --tag v2 &&
+	converged
+'
+
 test_done

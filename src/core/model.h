@@ -173,6 +173,7 @@ struct change {
 	off_t size;
 	int drifted;			/* differs from what the agent last wrote */
 	int foreign;			/* current content was not written by the agent */
+	int hardlink;			/* a regular file with more than one link */
 	int created;			/* for the inventory: agent created it */
 	char new_oid[41];		/* blob id written */
 	int staged;			/* 1 + index in pass.batch while staged */

@@ -127,6 +127,12 @@ static int file_observe(struct resource *res, struct pass *p, struct change *chg
 	if (strcmp(chg->oid, s->blob))
 		what_add(chg, "content");
 	attrs_differ(chg, &s->mode, &s->own, S_IFREG);
+	/* a hard link shares its inode with a path we do not manage: never
+	 * chmod or chown it in place, replace the entry instead */
+	if (st.st_nlink > 1) {
+		what_add(chg, "hard link replaced");
+		chg->hardlink = 1;
+	}
 	if (chg->what.len)
 		chg->action = ACT_UPDATE;
 	return 0;
@@ -153,7 +159,8 @@ static int file_apply(struct change *chg, struct pass *p)
 		return path_remove(p, res->path, chg->inv);
 
 	/* only the attributes differ: change them in place */
-	if (chg->action == ACT_UPDATE && chg->type == NODE_FILE && !strcmp(chg->oid, s->blob))
+	if (chg->action == ACT_UPDATE && chg->type == NODE_FILE && !strcmp(chg->oid, s->blob) &&
+	    !chg->hardlink)
 		return attrs_apply(p, res->path, &s->mode, &s->own);
 
 	struct buf data = BUF_INIT;
