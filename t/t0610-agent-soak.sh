@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A long-running agent does not grow: thousands of drift repairs and dozens
+# of passes, then memory compared and (in the ASan build) LeakSanitizer's
+# verdict at exit read from the agent's log.
+# shellcheck disable=SC2016
+. "$(dirname "$0")/lib.sh"
+
+repo_init repo
+for i in $(seq 1 200); do
+	write_file "repo/f$i.yaml" <<-Y
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: f$i}
+	spec: {path: /srv/f$i.conf, content: "f$i\n"}
+	Y
+done
+repo_commit repo v1
+git clone -q --bare repo "$SCRATCH/src.git"
+mkdir -p "$ROOT/srv"
+LOG=$SCRATCH/agent.log
+
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+test_expect_success 'thousands of repairs and passes leave memory flat and nothing leaked' '
+	# ASan holds freed memory in quarantine; keep it small so RSS means something
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1" \
+		"$DRIFTLESS" agent --repo "$SCRATCH/src.git" --root "$ROOT" --state "$STATE" --interval 1s >"$LOG" 2>&1 &
+	pid=$! && register_pid $pid &&
+	wait_for 20 grep -q "applied:" "$LOG" &&
+	for round in 1 2; do
+		for i in $(seq 1 500); do
+			echo "x$i" >"$ROOT/srv/f$((i % 200 + 1)).conf"
+			sleep 0.01
+		done
+		for c in 1 2 3 4 5; do
+			sed -i "s/content: \"f1[^\\\\]*/content: \"f1 round $round commit $c/" repo/f1.yaml &&
+			repo_commit repo "r$round c$c" && git -C repo push -q "$SCRATCH/src.git" main &&
+			kill -USR1 $pid && sleep 0.3
+		done
+		sleep 1
+		eval "rss$round=$(rss $pid)"
+	done &&
+	echo "RSS after round 1: $rss1 KiB, after round 2: $rss2 KiB" &&
+	test $((rss2 - rss1)) -lt 4096 &&
+	repairs=$(grep -c "drift repaired" "$LOG") &&
+	echo "repairs: $repairs" && test "$repairs" -gt 800 &&
+	kill -TERM $pid && timeout 20 tail --pid=$pid -f /dev/null &&
+	! grep -q "LeakSanitizer" "$LOG" &&
+	! grep -q "runtime error" "$LOG"
+'
+
+test_done
