@@ -66,6 +66,18 @@ static int cmp_prune(const void *a, const void *b)
 	return strcmp(y->res->path, x->res->path);
 }
 
+static int parent_exists(struct pass *p, const char *path)
+{
+	struct stat st;
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return 1;
+	char *dir = xstrndup(path, (size_t)(slash - path));
+	int r = fs_lstat(&p->root, dir, &st);
+	free(dir);
+	return r == 0 && S_ISDIR(st.st_mode);
+}
+
 static void plan_prune(struct pass *p, struct inv_entry *e, int *nprune)
 {
 	if (!e->created || !e->prune || !p->prune) {
@@ -92,6 +104,13 @@ static void plan_prune(struct pass *p, struct inv_entry *e, int *nprune)
 		return;
 	}
 	if (rc == 1) {
+		/* gone; but if its directory is gone too (moved away for a moment?)
+		 * we cannot tell, so it stays in the inventory for the next pass */
+		if (!parent_exists(p, e->path)) {
+			buf_adds(&c->what, "its directory is missing; kept in the inventory");
+			c->inv = NULL;
+			return;
+		}
 		buf_adds(&c->what, "already gone");
 		return;
 	}
@@ -349,6 +368,7 @@ static void flush_staged(struct pass *p)
 
 int pass_apply(struct pass *p)
 {
+	fs_root_forget(&p->root);
 	int nwork = 0;
 	for (size_t i = 0; i < p->nchanges; i++)
 		if (p->changes[i].action != ACT_NONE && p->changes[i].outcome != OUT_FAILED)
@@ -415,9 +435,17 @@ int pass_apply(struct pass *p)
 		int64_t t0 = now_ms();
 		struct stat st;
 		int r;
-		if (c->action == ACT_DELETE && res->path && fs_lstat(&p->root, res->path, &st) == 1)
-			r = 0;	/* already gone, e.g. purged with its directory */
-		else
+		if (c->action == ACT_DELETE && res->path && fs_lstat(&p->root, res->path, &st) == 1) {
+			/* already gone, e.g. purged with its directory; with the
+			 * directory itself missing, keep it in the inventory */
+			r = 0;
+			if (!parent_exists(p, res->path)) {
+				c->inv = NULL;
+				c->action = ACT_NONE;
+				c->outcome = OUT_UNCHANGED;
+				continue;
+			}
+		} else
 			r = res->kind->apply(c, p);
 		c->ms = now_ms() - t0;
 		if (r < 0) {
