@@ -312,7 +312,12 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 	res->doc_index = doc;
 	res->manifest = file;
 	res->manifest_dir = dir;
-	res->doc = root;
+	{
+		size_t nf = 0;
+		while (k->fields[nf].name)
+			nf++;
+		res->fpos = arena_alloc(&p->arena, (nf + 1) * sizeof(*res->fpos));
+	}
 	res->prune = 1;
 
 	struct ynode *labels = yaml_map_get(meta, "labels");
@@ -340,6 +345,7 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 			ldiag(l, spec->keys[i], doc, "unknown field 'spec.%s' for kind %s", key, k->name);
 			continue;
 		}
+		res->fpos[f - k->fields] = (struct srcpos){ file, spec->vals[i]->line, spec->vals[i]->col };
 		parse_field(l, res, f, spec->vals[i], doc);
 	}
 	for (const struct field *f = k->fields; f->name; f++) {
@@ -428,14 +434,20 @@ static int parse_file(struct load *l, const char *data, size_t len)
 	for (size_t i = 0; i < ys.n; i++)
 		if (ys.docs[i].index + 1 > l->ndocs_file)
 			l->ndocs_file = ys.docs[i].index + 1;
+	int ret = 0;
 	for (size_t i = 0; i < ys.n; i++) {
 		if (p->nres >= MANIFEST_MAX_RESOURCES) {
 			diag_add(&p->diag, NULL, 0, 0, "more than %u resources", MANIFEST_MAX_RESOURCES);
-			return 1;
+			ret = 1;
+			break;
 		}
 		load_doc(l, l->file, dir, &ys.docs[i]);
 	}
-	return 0;
+	/* everything kept was copied into the pass arena, positions included:
+	 * the trees of this file can go, so peak memory follows one file */
+	arena_release(&p->yaml_arena);
+	arena_init(&p->yaml_arena);
+	return ret;
 }
 
 int manifest_load(struct pass *p)

@@ -106,7 +106,7 @@ struct resource {
 	int doc_index;
 	const char *manifest;		/* repository path of the manifest file */
 	const char *manifest_dir;	/* its directory ("" for the root) */
-	struct ynode *doc;		/* the parsed document, for positions */
+	struct srcpos *fpos;		/* position of each spec field (by field index), line 0 when absent */
 	void *spec;			/* kind->spec_size bytes */
 	const char *path;		/* normalised managed path or NULL */
 	int drift;			/* enum drift_policy */

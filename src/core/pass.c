@@ -72,9 +72,8 @@ void pass_release(struct pass *p)
 
 void pass_drop_yaml(struct pass *p)
 {
-	for (size_t i = 0; i < p->nres; i++)
-		p->res[i]->doc = NULL;
 	arena_release(&p->yaml_arena);
+	arena_init(&p->yaml_arena);
 }
 
 struct gitsrc *pass_git(struct pass *p)
@@ -123,12 +122,11 @@ void res_add_dep(struct resource *res, struct resource *dep)
 struct srcpos res_field_pos(const struct resource *res, const char *field)
 {
 	struct srcpos pos = res->pos;
-	struct ynode *spec = res->doc ? yaml_map_get(res->doc, "spec") : NULL;
-	struct ynode *v = spec && field && spec->type == YNODE_MAP ? yaml_map_get(spec, field) : NULL;
-	if (v) {
-		pos.line = v->line;
-		pos.col = v->col;
-	}
+	if (!field || !res->fpos)
+		return pos;
+	for (size_t i = 0; res->kind->fields[i].name; i++)
+		if (!strcmp(res->kind->fields[i].name, field) && res->fpos[i].line)
+			return res->fpos[i];
 	return pos;
 }
 

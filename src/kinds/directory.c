@@ -77,7 +77,7 @@ static int expand_entry(void *ctx, const char *path, enum gitsrc_entry type, con
 	r->doc_index = par->doc_index;
 	r->manifest = par->manifest;
 	r->manifest_dir = par->manifest_dir;
-	r->doc = par->doc;
+	r->fpos = NULL;	/* positions are the parent document's */
 	r->drift = par->drift;
 	r->prune = par->prune;
 	r->adopt = par->adopt;
