@@ -59,6 +59,8 @@ sweep() {
 	while [ $n -le 200 ] && [ $done = 0 ]; do
 		dl_apply repo --tag v1 >/dev/null 2>&1 || { echo "reset to v1 failed at N=$n"; return 1; }
 		rc=0
+		# LeakSanitizer cannot run under ptrace: no leak check in these runs
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 		strace -f -o /dev/null -e trace=$SYSCALLS -e inject=$SYSCALLS:$how:when=$n \
 			"$DRIFTLESS" apply --repo repo --tag v2 --root "$ROOT" --state "$STATE" \
 			>"$SCRATCH/out" 2>&1 || rc=$?

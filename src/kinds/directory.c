@@ -111,7 +111,7 @@ static int dir_check(struct resource *res, struct pass *p)
 	owner_resolve(p, res, &s->own);
 	if (s->adopt == 1)
 		res->adopt = 1;
-	if (s->source && s->ensure == 0 && !res->parent) {
+	if (s->source && s->ensure == 0 && !res->parent && res->path) {
 		enum gitsrc_entry type;
 		char oid[41];
 		uint64_t size;

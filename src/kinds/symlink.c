@@ -24,8 +24,8 @@ static int link_check(struct resource *res, struct pass *p)
 	owner_resolve(p, res, &s->own);
 	if (s->adopt == 1)
 		res->adopt = 1;
-	if (s->ensure == 1)
-		return 0;
+	if (s->ensure == 1 || !res->path)
+		return 0;	/* a bad path was reported already */
 	if (!s->target) {
 		res_diag(p, res, NULL, "missing field 'spec.target'");
 		return -1;
