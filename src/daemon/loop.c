@@ -72,24 +72,9 @@ int loop_run_once(struct loop *l)
 
 int loop_run(struct loop *l)
 {
-	struct epoll_event evs[16];
-	while (!l->stop) {
-		int n = epoll_wait(l->epfd, evs, 16, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_set_errno("event loop");
-		}
-		for (int i = 0; i < n && !l->stop; i++) {
-			for (int j = 0; j < l->n; j++) {
-				if (l->v[j].fd == evs[i].data.fd) {
-					struct loop_entry e = l->v[j];
-					e.cb(l, e.fd, evs[i].events, e.ctx);
-					break;
-				}
-			}
-		}
-	}
+	while (!l->stop)
+		if (loop_run_once(l) < 0)
+			return -1;
 	return 0;
 }
 

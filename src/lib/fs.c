@@ -589,60 +589,19 @@ static int fs_write_all(int fd, const void *data, size_t len)
 int fs_write_atomic(const struct fsroot *r, const char *path, const void *data,
 		    size_t len, mode_t mode, uid_t uid, gid_t gid)
 {
-	char tmp[NAME_MAX + 1];
-	const char *base;
-	int dirfd, fd = -1, made = 0, ret = -1, tries;
+	/* a batch of one: the same temporary, syncs and rename as many */
+	struct fs_batch b;
+	int ret;
 
-	dirfd = fs_parent(r, "write", path, &base, 0);
-	if (dirfd < 0)
-		return -1;
-	if (fs_check_not_dir(dirfd, base, "write", path))
-		goto out;
-	for (tries = 0; tries < FS_TMP_TRIES; tries++) {
-		fs_tmp_name(tmp, base);
-		/* Created no more readable than 0600 until the final mode is set (S05). */
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    mode & 0600);
-		if (fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		err_set_errno("cannot write '%s'", path);
-		goto out;
-	}
-	made = 1;
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid)) {
-		err_set_errno("cannot chown '%s'", path);
-		goto out;
-	}
-	/* After fchown, which clears setuid and setgid; before any data. */
-	if (fchmod(fd, mode & 07777)) {
-		err_set_errno("cannot chmod '%s'", path);
-		goto out;
-	}
-	/* A failed fsync or close is a failed write (F06). */
-	if (fs_write_all(fd, data, len) || fsync(fd)) {
-		err_set_errno("cannot write '%s'", path);
-		goto out;
-	}
-	if (close(fd)) {
-		fd = -1;
-		err_set_errno("cannot write '%s'", path);
-		goto out;
-	}
-	fd = -1;
-	if (fs_rename(dirfd, tmp, base, "write", path))
-		goto out;
-	made = 0;
-	ret = fs_sync_dir(dirfd, path);
-out:
-	fs_close(fd);
-	if (made) {
-		int saved = errno;
-		unlinkat(dirfd, tmp, 0);
-		errno = saved;
-	}
-	fs_close(dirfd);
+	fs_batch_init(&b);
+	ret = fs_stage_write(r, &b, path, data, len, mode, uid, gid) < 0 ? -1 : 0;
+	if (!ret)
+		ret = fs_batch_sync(&b);
+	if (!ret)
+		ret = fs_batch_commit(r, &b, 0);
+	if (!ret)
+		ret = fs_batch_finish(r, &b);
+	fs_batch_release(r, &b);
 	return ret;
 }
 
@@ -952,9 +911,16 @@ int fs_stage_write(const struct fsroot *r, struct fs_batch *b, const char *path,
 		err_set_errno("cannot write '%s'", path);
 		goto fail;
 	}
-	if (((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid)) ||
-	    fchmod(fd, mode & 07777) || fs_write_all(fd, data, len) || fstat(dirfd, &st) ||
-	    fs_batch_devfd(b, dirfd, st.st_dev)) {
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid)) {
+		err_set_errno("cannot chown '%s'", path);
+		goto fail_tmp;
+	}
+	/* after fchown, which clears setuid and setgid; before any data (S05) */
+	if (fchmod(fd, mode & 07777)) {
+		err_set_errno("cannot chmod '%s'", path);
+		goto fail_tmp;
+	}
+	if (fs_write_all(fd, data, len) || fstat(dirfd, &st) || fs_batch_devfd(b, dirfd, st.st_dev)) {
 		err_set_errno("cannot write '%s'", path);
 		goto fail_tmp;
 	}
