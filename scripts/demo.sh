@@ -90,3 +90,22 @@ Try next (copy and paste):
 
 When done: rm -rf $scratch
 EOF
+
+# The agent keeps the host equal to Git from here on. In a terminal it runs
+# in the foreground until Ctrl-C; elsewhere (CI, a pipe) it is only shown.
+agent_cmd=("$dl" agent --repo "$scratch/infra" --root "$scratch/root" --state "$scratch/state" --interval 5s)
+if [ -t 0 ] && [ -t 1 ]; then
+	cat <<EOF2
+
+Now the agent runs on it (Ctrl-C to stop). In another terminal try:
+  echo 'hand edit' >> $scratch/root/etc/motd; cat $scratch/root/etc/motd
+  (it is repaired before cat can see it), or commit to $scratch/infra and
+  watch it applied within 5 s; then 'driftless status --state $scratch/state'.
+
+EOF2
+	exec "${agent_cmd[@]}"
+else
+	echo
+	echo "To keep the host equal to Git, run the agent (Ctrl-C to stop):"
+	echo "  ${agent_cmd[*]}"
+fi
