@@ -104,11 +104,9 @@ int path_observe(struct pass *p, const char *path, struct change *chg, struct st
 	return 0;
 }
 
-int attrs_differ(struct change *chg, const struct optmode *mode, const struct owner *o,
-		 mode_t type_bits)
+int attrs_differ(struct change *chg, const struct optmode *mode, const struct owner *o)
 {
 	int d = 0;
-	(void)type_bits;
 	if (mode && mode->set && (chg->mode & 07777) != mode->mode) {
 		what_add(chg, "mode %04o -> %04o", (unsigned)chg->mode, (unsigned)mode->mode);
 		d = 1;

@@ -21,8 +21,7 @@ int path_observe(struct pass *p, const char *path, struct change *chg, struct st
 
 /* Compare mode (when set) and owner (when set) against chg; append the
  * differences to chg->what; returns 1 when something differs. */
-int attrs_differ(struct change *chg, const struct optmode *mode, const struct owner *o,
-		 mode_t type_bits);
+int attrs_differ(struct change *chg, const struct optmode *mode, const struct owner *o);
 
 /* Make the host's mode and owner of path what the spec says. */
 int attrs_apply(struct pass *p, const char *path, const struct optmode *mode,

@@ -187,7 +187,7 @@ static int dir_observe(struct resource *res, struct pass *p, struct change *chg)
 	}
 	if (chg->type != NODE_DIR)
 		return err_set("'%s' exists and is not a directory", res->path);
-	attrs_differ(chg, &s->mode, &s->own, S_IFDIR);
+	attrs_differ(chg, &s->mode, &s->own);
 	if (s->purge == 1 && dir_purge_list(p, res, chg) < 0)
 		return -1;
 	if (chg->what.len)

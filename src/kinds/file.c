@@ -126,7 +126,7 @@ static int file_observe(struct resource *res, struct pass *p, struct change *chg
 		return -1;
 	if (strcmp(chg->oid, s->blob))
 		what_add(chg, "content");
-	attrs_differ(chg, &s->mode, &s->own, S_IFREG);
+	attrs_differ(chg, &s->mode, &s->own);
 	/* a hard link shares its inode with a path we do not manage: never
 	 * chmod or chown it in place, replace the entry instead */
 	if (st.st_nlink > 1) {

@@ -109,7 +109,7 @@ static int link_observe(struct resource *res, struct pass *p, struct change *chg
 	if (strcmp(cur.ptr ? cur.ptr : "", s->target))
 		what_add(chg, "target '%s' -> '%s'", cur.ptr ? cur.ptr : "", s->target);
 	buf_release(&cur);
-	attrs_differ(chg, NULL, &s->own, S_IFLNK);
+	attrs_differ(chg, NULL, &s->own);
 	if (chg->what.len)
 		chg->action = ACT_UPDATE;
 	return 0;

@@ -203,10 +203,6 @@ void gitsrc_free(struct gitsrc *g)
 	free(g);
 }
 
-struct cb_payload {
-	const char *ca_file;
-};
-
 static int cert_check(git_cert *cert, int valid, const char *host, void *payload)
 {
 	(void)cert;
