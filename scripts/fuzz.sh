@@ -14,7 +14,7 @@ for target in fuzz/fuzz_*.c; do
 	corpus=fuzz/corpus/${name#fuzz_}
 	# shellcheck disable=SC2086
 	clang $flags -DDRIFTLESS_VERSION='"fuzz"' "$target" $libs \
-		$(pkg-config --cflags --libs libfyaml libgit2 sqlite3) -o "$out/$name"
+		$(pkg-config --cflags --libs libfyaml libgit2 sqlite3 libsodium) -o "$out/$name"
 	mkdir -p "$out/corpus-$name"
 	echo "== $name for ${secs}s"
 	if "$out/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \

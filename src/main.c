@@ -17,6 +17,12 @@ static const struct command commands[] = {
 	{ "agent", cmd_agent, "reconcile forever: poll, apply, repair drift the moment it happens" },
 	{ "status", cmd_status, "show the applied and attempted revisions" },
 	{ "history", cmd_history, "list past passes and their outcomes" },
+	{ "suspend", cmd_suspend, "hold repairs and new revisions for a stated time and reason" },
+	{ "resume", cmd_resume, "end a suspension now" },
+	{ "drift", cmd_drift, "list what differs from the applied revision, and why it stays" },
+	{ "capture", cmd_capture, "turn hand fixes into a commit in a local clone, for review" },
+	{ "report", cmd_report, "every change, drift event and suspension of a period, for auditors" },
+	{ "secret", cmd_secret, "make this host's age identity, print it, seal secrets for hosts" },
 	{ "version", cmd_version, "print the version" },
 	{ NULL, NULL, NULL },
 };

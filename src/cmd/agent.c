@@ -22,11 +22,12 @@
 #include "core/check.h"
 #include "daemon/loop.h"
 #include "daemon/watch.h"
+#include "http/http.h"
 #include "lib/err.h"
 #include "source/git.h"
 #include "state/db.h"
 
-#define AGENT_USAGE "driftless agent [-c FILE] [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [--root DIR] [--state DIR] [--interval DUR]"
+#define AGENT_USAGE "driftless agent [-c FILE] [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [--root DIR] [--identity FILE] [--state DIR] [--interval DUR]"
 
 #define DEBOUNCE_MS 2		/* coalesce a burst of events on one file */
 #define FLAP_WINDOW_MS 60000	/* more repairs than FLAP_MAX in this window... */
@@ -62,6 +63,13 @@ struct agent {
 	int fetch_again;
 	int fetch_failures;
 	char bad_rev[41];
+	struct http *http;		/* http: status page, API, webhooks, notifications */
+	/* driftless suspend: drift is held (recorded, not repaired) and new
+	 * revisions wait in held_rev until susp_until or a resume */
+	int64_t susp_until;
+	int susp_tfd;
+	char held_rev[41], held_ref[256];
+	int resume_pending;		/* resumed: fetch first, then apply and repair */
 	const char *url;		/* absolute form of the source URL */
 	char *url_buf;
 	char *cache_dir;
@@ -183,6 +191,7 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		return -1;
 	if (poison_enter(a, oid) < 0)
 		return -1;
+	int64_t t0 = mono_ms();	/* http: for the reconcile duration histogram */
 	struct pass *p = xcalloc(1, sizeof(*p));
 	pass_init(p);
 	const char *entry = "";
@@ -191,11 +200,13 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		entry = "";
 	p->entry = entry;
 	p->policy = &a->cfg->policy;
+	p->identity_file = a->cfg->identity ? a->cfg->identity : DEFAULT_IDENTITY;
 	p->allow_empty = a->cfg->allow_empty;
 	p->prune = a->cfg->prune;
 	p->state_dir = a->o.state;
 	p->db = a->db;
 	p->batching = 1;
+	p->hold_drift = a->susp_until > 0;
 	p->interrupt = interrupted;
 	p->interrupt_ctx = a;
 	int ret = -1;
@@ -265,6 +276,9 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	watch_cur(a);
 	ret = 0;
 out:
+	/* http: count the pass, notify sync-succeeded or sync-failed */
+	http_note_pass(a->http, p ? p : a->cur, ret == 1 ? "rejected" : ret < 0 ? "failed" : NULL,
+		       mono_ms() - t0);
 	poison_leave(a, oid);
 	pass_free(p);
 	malloc_trim(0);	/* give the previous revision's memory back */
@@ -416,6 +430,7 @@ static void repair_dirty(struct agent *a)
 	gitsrc_free(p->git);
 	p->git = NULL;
 	int64_t ms = mono_ms() - t0;
+	http_note_repair(a->http, ms);	/* http */
 	int rewatch = 0;
 	for (size_t i = 0; i < p->nchanges; i++) {
 		struct change *c = &p->changes[i];
@@ -433,7 +448,7 @@ static void repair_dirty(struct agent *a)
 			e.action = "failed";
 			buf_adds(&after, c->error ? c->error : "");
 		} else if (c->action == ACT_NONE) {
-			e.action = "reported";
+			e.action = p->hold_drift && c->res->drift == DRIFT_REPAIR ? "held" : "reported";
 			describe(&after, c);
 		} else {
 			e.action = "repaired";
@@ -457,11 +472,15 @@ static void repair_dirty(struct agent *a)
 		e.after = after.ptr;
 		if (db_drift_add(a->db, &e) < 0)
 			alog("agent: %s", err_msg());
+		http_note_drift(a->http, &e);	/* http */
 		if (!strcmp(e.action, "repaired"))
 			alog("%s: drift repaired (%s) %s in %lld ms", c->res->id, e.what, c->res->path,
 			     (long long)ms);
 		else if (!strcmp(e.action, "reported"))
 			alog("%s: drift reported, not repaired (%s) %s", c->res->id, e.what, c->res->path);
+		else if (!strcmp(e.action, "held"))
+			alog("%s: drift held, not repaired: suspended (%s) %s", c->res->id, e.what,
+			     c->res->path);
 		else
 			alog("%s: drift repair failed %s: %s", c->res->id, c->res->path, after.ptr);
 		buf_release(&after);
@@ -489,6 +508,7 @@ static void repair_dirty(struct agent *a)
 				fe.what = "changed again and again by another writer; repairs are backed off";
 				fe.after = NULL;
 				db_drift_add(a->db, &fe);
+				http_note_drift(a->http, &fe);	/* http */
 				alog("%s: keeps being changed by someone else (%d times in %d s); repairs back off"
 				     " exponentially", c->res->id, f->count, FLAP_WINDOW_MS / 1000);
 			}
@@ -523,6 +543,7 @@ static void arm_poll(struct agent *a, int64_t base_ms)
 }
 
 static void on_fetch_data(struct loop *l, int fd, uint32_t events, void *ctx);
+static void resume_finish(struct agent *a);
 
 static void fetch_start(struct agent *a)
 {
@@ -568,6 +589,16 @@ static void fetch_start(struct agent *a)
 	loop_add(&a->loop, pfd[0], EPOLLIN, on_fetch_data, a);
 }
 
+/* http: POST /api/v1/sync and webhooks ask for a fetch (src/http) */
+static int on_http_sync(void *ctx)
+{
+	struct agent *a = ctx;
+	int r = a->fetch_pid <= 0 ? HTTP_SYNC_STARTED : a->fetch_again ? HTTP_SYNC_BUSY : HTTP_SYNC_QUEUED;
+	if (r != HTTP_SYNC_BUSY)
+		fetch_start(a);
+	return r;
+}
+
 static void fetch_done(struct agent *a)
 {
 	loop_del(&a->loop, a->fetch_fd);
@@ -590,6 +621,7 @@ static void fetch_done(struct agent *a)
 			meta_set_time(a, "source_stale_since");
 		arena_release(&tmp);
 		meta_set(a, "source_error", why);
+		http_note_fetch(a->http, 0, why);	/* http */
 		alog("agent: fetch failed (%d in a row): %s; holding the host to the last good revision",
 		     a->fetch_failures, why);
 		/* exponential backoff with jitter, never longer than the interval */
@@ -607,19 +639,31 @@ static void fetch_done(struct agent *a)
 		meta_set(a, "source_stale_since", NULL);
 		meta_set(a, "source_error", NULL);
 		meta_set_time(a, "last_fetch_ok_at");
+		http_note_fetch(a->http, 1, NULL);	/* http */
 		if (!a->cur || strcmp(a->cur->rev.oid, oid)) {
 			struct arena tmp;
 			arena_init(&tmp);
 			char *rejected = db_meta_get(a->db, "rejected_revision", &tmp);
 			int same_rejected = rejected && !strcmp(rejected, oid);
 			arena_release(&tmp);
-			if (!same_rejected) {
+			if (!same_rejected && a->susp_until) {
+				if (strcmp(a->held_rev, oid)) {
+					alog("agent: new revision %.12s held: suspended", oid);
+					snprintf(a->held_rev, sizeof(a->held_rev), "%s", oid);
+					snprintf(a->held_ref, sizeof(a->held_ref), "%s", ref);
+					meta_set(a, "held_revision", oid);
+				}
+			} else if (!same_rejected) {
 				alog("agent: new revision %.12s", oid);
 				agent_pass(a, oid, ref, 0);
 			}
 		}
+		if (!a->susp_until)
+			a->held_rev[0] = '\0';	/* what the remote has now supersedes it */
 		arm_poll(a, a->cfg->interval_ms);
 	}
+	if (a->resume_pending && !a->fetch_again && !a->susp_until)
+		resume_finish(a);
 	if (a->fetch_again) {
 		a->fetch_again = 0;
 		fetch_start(a);
@@ -662,13 +706,99 @@ static void on_resync(struct loop *l, int fd, uint32_t events, void *ctx)
 	(void)l;
 	(void)events;
 	timer_ack(fd);
-	if (a->cur) {
+	if (a->cur && !a->susp_until) {
 		char oid[41], ref[256];
 		memcpy(oid, a->cur->rev.oid, sizeof(oid));
 		memcpy(ref, a->cur->rev.ref, sizeof(ref));
 		agent_pass(a, oid, ref, 1);
 	}
 	timer_arm(a->resync_tfd, a->cfg->full_resync_ms);
+}
+
+/* ---- suspension (driftless suspend / resume) ---- */
+
+/* After the first fetch that follows a resume: apply the held revision when
+ * the fetch found nothing newer (or failed), then re-check every resource
+ * through the drift-repair path, so each repair is recorded as one. */
+static void resume_finish(struct agent *a)
+{
+	a->resume_pending = 0;
+	if (a->held_rev[0] && (!a->cur || strcmp(a->cur->rev.oid, a->held_rev))) {
+		char oid[41], ref[256];
+		memcpy(oid, a->held_rev, sizeof(oid));
+		memcpy(ref, a->held_ref, sizeof(ref));
+		a->held_rev[0] = '\0';
+		alog("agent: new revision %.12s", oid);
+		agent_pass(a, oid, ref, 0);
+	}
+	a->held_rev[0] = '\0';
+	if (a->cur) {
+		mark_all(a);
+		repair_dirty(a);
+	}
+}
+
+/* Read the suspension in force from the database: on SIGUSR2 (suspend and
+ * resume tell us), at start and at the deadline. Leaving a suspension
+ * applies a held revision, or re-checks everything with repair. */
+static void suspend_refresh(struct agent *a)
+{
+	struct arena tmp;
+	struct suspension sp;
+	arena_init(&tmp);
+	int64_t now = wall_ms();
+	int active = db_suspend_active(a->db, now, &tmp, &sp);
+	if (active < 0) {
+		alog("agent: %s", err_msg());
+		arena_release(&tmp);
+		return;
+	}
+	if (!active) {
+		/* a deadline that passed while nobody looked: end it on the record */
+		struct pass_record r = { .started_ms = now, .finished_ms = now, .command = "resume",
+					 .result = "resumed", .author = "driftless agent (deadline)",
+					 .commit = a->cur ? a->cur->rev.oid : NULL, .ref = "",
+					 .summary = "the suspension reached its deadline" };
+		if (db_suspend_end(a->db, now, "deadline") > 0)
+			db_pass_add(a->db, &r);
+	}
+	if (active) {
+		int was = a->susp_until > 0;
+		a->susp_until = sp.until_ms;
+		if (a->cur)
+			a->cur->hold_drift = 1;
+		timer_arm(a->susp_tfd, sp.until_ms - now > 0 ? sp.until_ms - now : 1);
+		char until[32];
+		time_t t = (time_t)(sp.until_ms / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		alog("agent: %s until %s by %s: %s; drift is held, not repaired, and new revisions wait",
+		     was ? "suspension changed:" : "suspended", until, sp.by, sp.reason);
+		arena_release(&tmp);
+		return;
+	}
+	arena_release(&tmp);
+	if (!a->susp_until)
+		return;
+	a->susp_until = 0;
+	timer_arm(a->susp_tfd, 0);
+	if (a->cur)
+		a->cur->hold_drift = 0;
+	alog("agent: resumed: repairing drift and applying new revisions again");
+	meta_set(a, "held_revision", NULL);
+	/* the fix may have been pushed just before the resume: fetch first,
+	 * so the newest revision is applied before anything is repaired */
+	a->resume_pending = 1;
+	fetch_start(a);
+}
+
+static void on_suspend_deadline(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	(void)l;
+	(void)events;
+	timer_ack(fd);
+	suspend_refresh(ctx);
 }
 
 /* ---- signals ---- */
@@ -734,6 +864,9 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *ctx)
 		case SIGUSR1:
 			fetch_start(a);
 			break;
+		case SIGUSR2:
+			suspend_refresh(a);
+			break;
 		case SIGCHLD:
 			break;	/* the fetch child is reaped when its pipe closes */
 		}
@@ -746,9 +879,9 @@ int cmd_agent(int argc, char **argv)
 {
 	struct agent a;
 	memset(&a, 0, sizeof(a));
-	a.sigfd = a.poll_tfd = a.resync_tfd = a.debounce_tfd = a.fetch_fd = -1;
+	a.sigfd = a.poll_tfd = a.resync_tfd = a.debounce_tfd = a.susp_tfd = a.fetch_fd = -1;
 	a.watch.fd = -1;
-	int ret = opts_parse(&a.o, argc, argv, AGENT_USAGE, "crbtSCpRsILh");
+	int ret = opts_parse(&a.o, argc, argv, AGENT_USAGE, "crbtSCpRsILih");
 	if (ret)
 		return ret;
 	ret = EXIT_ERR;
@@ -766,8 +899,6 @@ int cmd_agent(int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto out;
 	}
-	if (a.o.listen)
-		alog("agent: note: the HTTP surface ('--listen') is not in this version yet");
 	const char *url = a.cfg->url;
 	if (url[0] != '/' && !strstr(url, "://") && !strchr(url, '@')) {
 		char *cwd = getcwd(NULL, 0);
@@ -794,12 +925,14 @@ int cmd_agent(int argc, char **argv)
 	sigaddset(&a.sigs, SIGINT);
 	sigaddset(&a.sigs, SIGHUP);
 	sigaddset(&a.sigs, SIGUSR1);
+	sigaddset(&a.sigs, SIGUSR2);
 	sigaddset(&a.sigs, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &a.sigs, NULL);
 	a.sigfd = signalfd(-1, &a.sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	a.poll_tfd = timer_new();
 	a.resync_tfd = timer_new();
 	a.debounce_tfd = timer_new();
+	a.susp_tfd = timer_new();
 	hmap_init(&a.dirty);
 	hmap_init(&a.flaps);
 	if (a.sigfd < 0 || a.poll_tfd < 0 || a.resync_tfd < 0 || a.debounce_tfd < 0 ||
@@ -811,7 +944,14 @@ int cmd_agent(int argc, char **argv)
 	loop_add(&a.loop, a.poll_tfd, EPOLLIN, on_poll, &a);
 	loop_add(&a.loop, a.resync_tfd, EPOLLIN, on_resync, &a);
 	loop_add(&a.loop, a.debounce_tfd, EPOLLIN, on_debounce, &a);
+	loop_add(&a.loop, a.susp_tfd, EPOLLIN, on_suspend_deadline, &a);
 	loop_add(&a.loop, a.watch.fd, EPOLLIN, on_inotify, &a);
+	/* http: the HTTP surface and notifications (src/http) */
+	struct http_hooks hooks = { on_http_sync, &a };
+	if (http_new(&a.http, &a.loop, a.cfg, a.db, &hooks) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		goto out;
+	}
 
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -824,6 +964,7 @@ int cmd_agent(int argc, char **argv)
 
 	struct arena tmp;
 	arena_init(&tmp);
+	suspend_refresh(&a);
 	char *bad = db_meta_get(a.db, "bad_revision", &tmp);
 	if (bad)
 		snprintf(a.bad_rev, sizeof(a.bad_rev), "%s", bad);
@@ -848,6 +989,7 @@ int cmd_agent(int argc, char **argv)
 	meta_set(&a, "agent_pid", NULL);
 	ret = EXIT_OK;
 out:
+	http_free(a.http);	/* http */
 	pass_free(a.cur);
 	if (a.sigfd >= 0)
 		close(a.sigfd);
@@ -857,6 +999,8 @@ out:
 		close(a.resync_tfd);
 	if (a.debounce_tfd >= 0)
 		close(a.debounce_tfd);
+	if (a.susp_tfd >= 0)
+		close(a.susp_tfd);
 	if (a.fetch_fd >= 0)
 		close(a.fetch_fd);
 	if (a.watch.fd >= 0)

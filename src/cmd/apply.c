@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /* The apply, plan and validate commands: fetch, load, validate, plan, and (for apply) carry out. */
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "cmd/cmd.h"
+#include "cmd/run.h"
 #include "core/check.h"
 #include "lib/err.h"
+#include "lib/redact.h"
 #include "source/git.h"
 #include "state/db.h"
 
-#define APPLY_USAGE "driftless apply [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--state DIR] [--dry-run] [-o text|json]"
-#define PLAN_USAGE "driftless plan [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--state DIR] [--exit-code] [-o text|json]"
+#define APPLY_USAGE "driftless apply [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--identity FILE] [--state DIR] [--dry-run] [-o text|json]"
+#define PLAN_USAGE "driftless plan [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--identity FILE] [--state DIR] [--exit-code] [-o text|json]"
 #define VALIDATE_USAGE "driftless validate [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR] | DIR] [-c FILE]"
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -100,24 +103,15 @@ static void json_head(struct buf *b, const struct pass *p)
 	buf_add_json_str(b, p->rev.summary);
 }
 
-struct run {
-	struct opts o;
-	struct pass p;
-	struct db *db;
-	int rejected;
-	int import_dir;		/* validate DIR: the working copy, not a commit */
-	int fresh;		/* validated now (not from the cache): store it at the end */
-};
-
 /* fetch -> resolve -> read tree -> parse -> validate -> observe -> diff */
-static int run_prepare(struct run *r, int need_db)
+int run_prepare(struct run *r, int need_db)
 {
 	struct opts *o = &r->o;
 	struct pass *p = &r->p;
 	struct source_opts so = { 0 };
 	int fetched;
 
-	if (opts_config(o) < 0)
+	if (!r->readonly && opts_config(o) < 0)
 		return EXIT_ERR;
 	if (!o->cfg.url) {
 		fprintf(stderr, "error: no source: give '--repo URL' or 'source.url' in the config\n");
@@ -139,15 +133,18 @@ static int run_prepare(struct run *r, int need_db)
 	}
 	p->entry = entry;
 	p->policy = &o->cfg.policy;
+	/* validate has no identity: it checks that Secrets are encrypted, not for whom */
+	if (need_db)
+		p->identity_file = o->cfg.identity ? o->cfg.identity : DEFAULT_IDENTITY;
 	p->allow_empty = o->cfg.allow_empty;
 	p->prune = o->cfg.prune;
 	p->state_dir = o->state;
-	if (state_open(o, need_db) < 0) {
+	if (state_open(o, need_db && !r->readonly) < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
 	}
 	char *rebuilt = NULL;
-	if (need_db && db_open_recover(&r->db, o->state, &rebuilt) < 0) {
+	if (need_db && !r->db && db_open_recover(&r->db, o->state, &rebuilt) < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
 	}
@@ -180,8 +177,9 @@ static int run_prepare(struct run *r, int need_db)
 	so.ca_file = o->cfg.ca_file;
 	stage("start");
 	rc = r->import_dir ? gitsrc_import_dir(p->git, url, &p->rev) :
-			     gitsrc_fetch(p->git, &so, &p->rev, &fetched);
-	if (rc < 0 && !r->import_dir && gitsrc_cache_damaged()) {
+	     r->readonly ? gitsrc_resolve(p->git, o->cfg.commit, "", &p->rev) :
+			   gitsrc_fetch(p->git, &so, &p->rev, &fetched);
+	if (rc < 0 && !r->import_dir && !r->readonly && gitsrc_cache_damaged()) {
 		/* a damaged cache is moved aside and fetched again, once */
 		char *aside = NULL;
 		char *cdir = xasprintf("%s/git", o->state);
@@ -196,6 +194,8 @@ static int run_prepare(struct run *r, int need_db)
 		free(aside);
 		free(cdir);
 	}
+	if (!r->import_dir)
+		p->git_url = arena_strdup(&p->arena, url);
 	free(abs);
 	if (rc < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
@@ -224,7 +224,7 @@ static int run_prepare(struct run *r, int need_db)
 	return 0;
 }
 
-static void run_release(struct run *r)
+void run_release(struct run *r)
 {
 	/* last, so a kill during the pass never finds the cache newer than it */
 	if (r->fresh && cache_store(&r->p, r->o.state) < 0)
@@ -236,7 +236,7 @@ static void run_release(struct run *r)
 	opts_release(&r->o);
 }
 
-static void fill_diffs(struct pass *p)
+void fill_diffs(struct pass *p)
 {
 	for (size_t i = 0; i < p->nchanges; i++) {
 		struct change *c = &p->changes[i];
@@ -281,7 +281,7 @@ int cmd_plan(int argc, char **argv)
 {
 	struct run r = { 0 };
 	pass_init(&r.p);
-	int ret = opts_parse(&r.o, argc, argv, PLAN_USAGE, "crbtSCpRseoh");
+	int ret = opts_parse(&r.o, argc, argv, PLAN_USAGE, "crbtSCpRseoih");
 	if (ret)
 		goto out;
 	ret = run_prepare(&r, 1);
@@ -326,11 +326,188 @@ out:
 	return ret;
 }
 
+/* ---- drift: what differs from the applied revision, and why it stays ---- */
+
+#define DRIFT_USAGE "driftless drift [--state DIR] [--root DIR] [-c FILE] [--identity FILE] [--exit-code] [-o text|json]"
+
+/*
+ * Set r up to plan the applied revision from the git cache, offline, next to
+ * a running agent: the source, entry and root recorded with that revision
+ * (flags and the config may override the root and identity).
+ */
+int drift_prepare(struct run *r, struct arena *a, const char *usage)
+{
+	struct opts *o = &r->o;
+	if (state_db_open(o, &r->db))	/* reads the config too */
+		return EXIT_ERR;
+	char *applied = db_meta_get(r->db, "applied_revision", a);
+	char *src = db_meta_get(r->db, "applied_source", a);
+	char *entry = db_meta_get(r->db, "applied_entry", a);
+	char *root = db_meta_get(r->db, "applied_root", a);
+	if (!applied) {
+		fprintf(stderr, "error: no revision has been applied from '%s' yet\n", o->state);
+		return EXIT_ERR;
+	}
+	if (src)
+		o->cfg.url = src;
+	if (!o->cfg.url) {
+		fprintf(stderr, "error: the source of revision %.12s is not recorded; give '-c FILE'"
+			" with 'source.url'\nusage: %s\n", applied, usage);
+		return EXIT_USAGE;
+	}
+	o->cfg.commit = applied;
+	o->cfg.branch = o->cfg.tag = o->cfg.semver = NULL;
+	o->cfg.path = entry && *entry ? entry : NULL;
+	if (root && !o->root_given)
+		o->root = root;
+	r->readonly = 1;
+	return run_prepare(r, 1);
+}
+
+struct drift_row {
+	struct change *c;
+	int64_t since;
+};
+
+static const char *drift_state(const struct change *c, int64_t susp_until, int agent, char *buf,
+			       size_t n)
+{
+	if (c->res->drift == DRIFT_IGNORE)
+		return "ignored (driftless/drift: ignore)";
+	if (c->res->drift == DRIFT_REPORT)
+		return "held by its report policy (driftless/drift: report)";
+	if (susp_until) {
+		char t[32];
+		time_t tt = (time_t)(susp_until / 1000);
+		struct tm tm;
+		gmtime_r(&tt, &tm);
+		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(buf, n, "held by a suspension until %s", t);
+		return buf;
+	}
+	if (c->outcome == OUT_FAILED)
+		return "cannot be observed";
+	return agent ? "being repaired by the agent" : "not repaired: no agent is running ('driftless apply' repairs it)";
+}
+
+int cmd_drift(int argc, char **argv)
+{
+	struct run r = { 0 };
+	struct arena a;
+	arena_init(&a);
+	pass_init(&r.p);
+	int ret = opts_parse(&r.o, argc, argv, DRIFT_USAGE, "csRieoh");
+	if (ret)
+		goto out;
+	ret = drift_prepare(&r, &a, DRIFT_USAGE);
+	if (ret) {
+		if (r.rejected)
+			print_diags(&r.p);
+		goto out;
+	}
+	r.p.dry_run = 1;
+	if (pass_plan(&r.p, r.db) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		ret = EXIT_ERR;
+		goto out;
+	}
+	fill_diffs(&r.p);
+	struct suspension sp;
+	int64_t susp = db_suspend_active(r.db, now_ms(), &a, &sp) == 1 ? sp.until_ms : 0;
+	char *pid = db_meta_get(r.db, "agent_pid", &a);
+	int agent = pid && kill((pid_t)atoi(pid), 0) == 0;
+	struct buf b = BUF_INIT;
+	int n = 0;
+	if (r.o.json) {
+		buf_adds(&b, "{\"revision\":");
+		buf_add_json_str(&b, r.p.rev.oid);
+		buf_adds(&b, ",\"suspended\":");
+		if (susp) {
+			char t[32];
+			time_t tt = (time_t)(susp / 1000);
+			struct tm tm;
+			gmtime_r(&tt, &tm);
+			strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			buf_adds(&b, "{\"until\":");
+			buf_add_json_str(&b, t);
+			buf_adds(&b, ",\"by\":");
+			buf_add_json_str(&b, sp.by);
+			buf_adds(&b, ",\"reason\":");
+			buf_add_json_str(&b, sp.reason);
+			buf_addch(&b, '}');
+		} else {
+			buf_adds(&b, "null");
+		}
+		buf_adds(&b, ",\"resources\":[");
+	}
+	for (size_t i = 0; i < r.p.nchanges; i++) {
+		struct change *c = &r.p.changes[i];
+		if (c->action == ACT_NONE && !c->drifted && c->outcome != OUT_FAILED)
+			continue;
+		if (c->inv == NULL && c->action == ACT_DELETE)
+			continue;
+		char sbuf[96], since[32] = "";
+		const char *state = drift_state(c, susp, agent, sbuf, sizeof(sbuf));
+		int64_t when = db_drift_since(r.db, c->res->id);
+		if (when > 0) {
+			time_t tt = (time_t)(when / 1000);
+			struct tm tm;
+			gmtime_r(&tt, &tm);
+			strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		}
+		const char *what = c->what.len ? c->what.ptr : c->action == ACT_CREATE ? "missing" :
+				   c->action == ACT_DELETE ? "present" : c->error ? c->error : "";
+		if (r.o.json) {
+			buf_adds(&b, n ? ",{\"id\":" : "{\"id\":");
+			buf_add_json_str(&b, c->res->id);
+			buf_adds(&b, ",\"kind\":");
+			buf_add_json_str(&b, c->res->kind->name);
+			buf_adds(&b, ",\"path\":");
+			buf_add_json_str(&b, c->res->path);
+			buf_adds(&b, ",\"changes\":");
+			buf_add_json_str(&b, what);
+			buf_adds(&b, ",\"since\":");
+			buf_add_json_str(&b, since[0] ? since : NULL);
+			buf_adds(&b, ",\"policy\":");
+			buf_add_json_str(&b, drift_names[c->res->drift]);
+			buf_adds(&b, ",\"state\":");
+			buf_add_json_str(&b, state);
+			buf_adds(&b, ",\"diff\":");
+			buf_add_json_str(&b, c->diff.len ? c->diff.ptr : NULL);
+			buf_addch(&b, '}');
+		} else {
+			buf_addf(&b, "~ %s %s (%s)\n    since %s; %s\n", c->res->id,
+				 c->res->path ? c->res->path : "", what,
+				 since[0] ? since : "(not seen by the agent)", state);
+			if (c->diff.len)
+				buf_add(&b, c->diff.ptr, c->diff.len);
+		}
+		n++;
+	}
+	if (r.o.json)
+		buf_adds(&b, "]}\n");
+	else if (n)
+		buf_addf(&b, "drift: %d resource%s differ%s from revision %.12s\n", n, n == 1 ? "" : "s",
+			 n == 1 ? "s" : "", r.p.rev.oid);
+	else
+		buf_addf(&b, "drift: none; the host matches revision %.12s\n", r.p.rev.oid);
+	struct buf shown = BUF_INIT;
+	redact_buf(&shown, b.ptr ? b.ptr : "", b.len);
+	fwrite(shown.ptr ? shown.ptr : "", 1, shown.len, stdout);
+	buf_release(&shown);
+	buf_release(&b);
+	ret = r.o.exit_code && n ? EXIT_CHANGES : EXIT_OK;
+out:
+	run_release(&r);
+	arena_release(&a);
+	return ret;
+}
+
 int cmd_apply(int argc, char **argv)
 {
 	struct run r = { 0 };
 	pass_init(&r.p);
-	int ret = opts_parse(&r.o, argc, argv, APPLY_USAGE, "crbtSCpRsdoh");
+	int ret = opts_parse(&r.o, argc, argv, APPLY_USAGE, "crbtSCpRsdoih");
 	if (ret)
 		goto out;
 	ret = run_prepare(&r, 1);

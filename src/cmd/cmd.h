@@ -15,11 +15,17 @@ struct opts {
 	const char *config;
 	const char *repo, *branch, *tag, *semver, *commit, *path;
 	const char *root, *state;
+	int root_given;
 	int dry_run, exit_code, json, n;
 	const char *output;
 	const char *listen;
+	const char *identity;		/* --identity: the host's age identity */
+	int64_t for_ms;			/* suspend --for */
+	const char *reason, *since, *until, *into;
 	int64_t interval_ms;
 	const char *positional;
+	char **args;			/* 'M': every operand */
+	int nargs;
 	struct config cfg;
 	int lock_fd;
 };
@@ -44,5 +50,17 @@ int cmd_status(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_secret(int argc, char **argv);
+int cmd_suspend(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_drift(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* The user running the command: "alice", or "root (sudo from alice)". */
+void invoking_user(char *out, size_t n);
+/* Open STATE's database for reading next to a running agent (no lock);
+ * prints the error. 0 or EXIT_ERR. */
+int state_db_open(struct opts *o, struct db **db);
 
 #endif

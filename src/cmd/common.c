@@ -30,6 +30,12 @@ static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "interval", required_argument, NULL, 'I' },
 	{ "listen", required_argument, NULL, 'L' },
+	{ "identity", required_argument, NULL, 'i' },
+	{ "for", required_argument, NULL, 'F' },
+	{ "reason", required_argument, NULL, 'W' },
+	{ "since", required_argument, NULL, 'Y' },
+	{ "until", required_argument, NULL, 'U' },
+	{ "into", required_argument, NULL, 'T' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -65,11 +71,23 @@ int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const c
 		case 'S': o->semver = optarg; break;
 		case 'C': o->commit = optarg; break;
 		case 'p': o->path = optarg; break;
-		case 'R': o->root = optarg; break;
+		case 'R': o->root = optarg; o->root_given = 1; break;
 		case 's': o->state = optarg; break;
 		case 'd': o->dry_run = 1; break;
 		case 'e': o->exit_code = 1; break;
 		case 'L': o->listen = optarg; break;
+		case 'i': o->identity = optarg; break;
+		case 'W': o->reason = optarg; break;
+		case 'Y': o->since = optarg; break;
+		case 'U': o->until = optarg; break;
+		case 'T': o->into = optarg; break;
+		case 'F':
+			o->for_ms = config_duration(optarg);
+			if (o->for_ms <= 0) {
+				fprintf(stderr, "error: '--for' must be a duration like 30m or 2h\nusage: %s\n", usage);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'I':
 			o->interval_ms = config_duration(optarg);
 			if (o->interval_ms <= 0) {
@@ -78,11 +96,15 @@ int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const c
 			}
 			break;
 		case 'o':
-			if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
-				fprintf(stderr, "error: '-o' must be text or json, not '%s'\nusage: %s\n", optarg, usage);
+			/* 'H' in allowed: the command also writes csv and html */
+			if (strcmp(optarg, "text") && strcmp(optarg, "json") &&
+			    (!strchr(allowed, 'H') || (strcmp(optarg, "csv") && strcmp(optarg, "html")))) {
+				fprintf(stderr, "error: '-o' must be %s, not '%s'\nusage: %s\n",
+					strchr(allowed, 'H') ? "json, csv or html" : "text or json", optarg, usage);
 				return EXIT_USAGE;
 			}
 			o->json = !strcmp(optarg, "json");
+			o->output = optarg;
 			break;
 		case 'n': {
 			char *end;
@@ -96,7 +118,10 @@ int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const c
 		}
 		}
 	}
-	if (optind < argc) {
+	if (optind < argc && strchr(allowed, 'M')) {
+		o->args = argv + optind;
+		o->nargs = argc - optind;
+	} else if (optind < argc) {
 		if (!strchr(allowed, 'P') || optind + 1 < argc) {
 			fprintf(stderr, "error: unexpected argument '%s'\nusage: %s\n", argv[optind], usage);
 			return EXIT_USAGE;
@@ -135,6 +160,8 @@ void opts_merge(const struct opts *o, struct config *c)
 		c->interval_ms = o->interval_ms;
 	if (o->listen)
 		c->listen = o->listen;
+	if (o->identity)
+		c->identity = o->identity;
 }
 
 const char *opts_config_file(const struct opts *o)

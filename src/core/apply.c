@@ -180,7 +180,7 @@ static void plan_one(struct pass *p, struct resource *res)
 	/* drift: the host moved away from a spec that did not change */
 	if (c->inv && c->action != ACT_NONE && c->inv->digest && !strcmp(c->inv->digest, res->digest)) {
 		c->drifted = 1;
-		if (res->drift != DRIFT_REPAIR)
+		if (res->drift != DRIFT_REPAIR || p->hold_drift)
 			c->action = ACT_NONE;
 	}
 	/* the same id now manages another path: the old one is pruned */
@@ -505,7 +505,7 @@ int pass_record(struct pass *p, const char *command)
 			 p->changes[i].what.len;	/* forgotten, not deleted: worth a record */
 	for (size_t i = 0; i < p->nchanges; i++)
 		drift += p->changes[i].drifted && p->changes[i].outcome == OUT_UNCHANGED &&
-			 p->changes[i].res->drift == DRIFT_REPORT;
+			 (p->changes[i].res->drift == DRIFT_REPORT || p->hold_drift);
 	char *applied = db_meta_get(p->db, "applied_revision", &p->arena);
 	char *rejected = db_meta_get(p->db, "rejected_revision", &p->arena);
 	int new_rev = !applied || strcmp(applied, p->rev.oid) || rejected || p->rebuilding;
@@ -542,12 +542,14 @@ int pass_record(struct pass *p, const char *command)
 		for (size_t i = 0; !r && i < p->nchanges; i++) {
 			struct change *c = &p->changes[i];
 			if (c->outcome == OUT_UNCHANGED && c->action == ACT_NONE &&
-			    !(c->drifted && c->res->drift == DRIFT_REPORT) &&
+			    !(c->drifted && (c->res->drift == DRIFT_REPORT || p->hold_drift)) &&
 			    !(!c->res->digest[0] && c->inv && c->what.len))
 				continue;
 			const char *detail = c->error ? c->error : c->what.ptr;
 			if (c->drifted && c->outcome == OUT_UNCHANGED)
-				detail = "drift reported, not repaired (driftless/drift)";
+				detail = c->res->drift == DRIFT_REPORT ?
+					 "drift reported, not repaired (driftless/drift)" :
+					 "drift held, not repaired (driftless suspend)";
 			r = db_outcome_add(p->db, rec.id, c->res->id, outcome_names[c->outcome], detail);
 		}
 	}
@@ -559,6 +561,16 @@ int pass_record(struct pass *p, const char *command)
 		r = db_meta_set(p->db, "applied_revision", p->rev.oid);
 	if (!r)
 		r = db_meta_set(p->db, "applied_at", ts);
+	/* where the applied revision came from, for drift and capture; never
+	 * a URL that carries credentials */
+	if (!r && p->git_url && !strchr(p->git_url, '@'))
+		r = db_meta_set(p->db, "applied_source", p->git_url);
+	if (!r)
+		r = db_meta_set(p->db, "applied_entry", p->entry ? p->entry : "");
+	char *rootabs = p->root.path ? realpath(p->root.path, NULL) : NULL;
+	if (!r && rootabs)
+		r = db_meta_set(p->db, "applied_root", rootabs);
+	free(rootabs);
 	if (!r)
 		r = db_meta_set(p->db, "last_result", pass_result(p));
 	if (!r)

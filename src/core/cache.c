@@ -73,6 +73,14 @@ static void cache_key(struct pass *p, struct buf *key)
 	stat_key(key, &p->root, "/etc/passwd");
 	stat_key(key, &p->root, "/etc/group");
 	fs_root_forget(&p->root);
+	/* a Secret's validation depends on the identity that decrypts it */
+	struct stat st;
+	if (p->identity_file && stat(p->identity_file, &st) == 0)
+		buf_addf(key, "identity %s %llu %lld.%09ld %lld\n", p->identity_file,
+			 (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec,
+			 st.st_mtim.tv_nsec, (long long)st.st_size);
+	else
+		buf_addf(key, "identity %s -\n", p->identity_file ? p->identity_file : "");
 }
 
 int cache_store(struct pass *p, const char *state_dir)

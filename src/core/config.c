@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Parsing agent.yaml: local, root-owned configuration that Git can never widen. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "core/check.h"
 #include "core/config.h"
 #include "lib/err.h"
@@ -18,7 +20,7 @@ void config_init(struct config *c)
 	c->prune = 1;
 	c->interval_ms = 60000;
 	c->full_resync_ms = 600000;
-	c->listen = "127.0.0.1:9180";
+	c->listen = NULL;	/* the HTTP surface is off unless configured (docs/http.md) */
 }
 
 void config_release(struct config *c)
@@ -91,10 +93,185 @@ static void duration(struct diag *d, const char *file, struct ynode *n, const ch
 		*out = v;
 }
 
+const char *const notify_event_names[NOTIFY__EVENTS] = { "sync-succeeded", "sync-failed",
+	"drift-detected", "drift-repaired", "health-degraded" };
+
+int config_listen_parse(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *h = "127.0.0.1", *p = s;
+	size_t hl = 9;
+	int v6 = 0;
+	if (!s || !*s)
+		return -1;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		p = close + 2;
+		v6 = 1;
+	} else if (strchr(s, ':')) {
+		const char *colon = strrchr(s, ':');
+		if (memchr(s, ':', (size_t)(colon - s)))
+			return -1;	/* an IPv6 address needs brackets */
+		if (colon > s) {
+			h = s;
+			hl = (size_t)(colon - s);
+		}
+		p = colon + 1;
+	}
+	if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) || hl == 0 || hl >= hostlen)
+		return -1;
+	int n = atoi(p);
+	if (n < 1 || n > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	unsigned char addr[16];
+	if (!(!v6 && !strcmp(host, "localhost")) &&
+	    inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1)
+		return -1;
+	*port = n;
+	return 0;
+}
+
+/* listen, apiTokenFile, allowedHosts, webhook and notify (docs/http.md). */
+static void http_keys(struct config *c, struct ynode *root, struct diag *d)
+{
+	const char *f = c->file;
+	struct ynode *v;
+	char host[64];
+	int port;
+	if ((v = yaml_map_get(root, "listen")) && c->listen &&
+	    config_listen_parse(c->listen, host, sizeof(host), &port) < 0)
+		diag_add(d, f, v->line, v->col, "'listen' must be HOST:PORT, [IPV6]:PORT or :PORT, with"
+			 " HOST an IP address or localhost");
+	if ((v = yaml_map_get(root, "apiTokenFile")) &&
+	    (c->api_token_file = str(d, f, v, "apiTokenFile")) && c->api_token_file[0] != '/')
+		diag_add(d, f, v->line, v->col, "'apiTokenFile' must be an absolute path");
+	if ((v = yaml_map_get(root, "allowedHosts"))) {
+		if (v->type != YNODE_SEQ) {
+			diag_add(d, f, v->line, v->col, "'allowedHosts' must be a list of host names");
+		} else {
+			c->allowed_hosts = arena_alloc(&c->arena, (v->n + 1) * sizeof(char *));
+			for (size_t i = 0; i < v->n; i++) {
+				struct ynode *it = v->vals[i];
+				if (it->type != YNODE_SCALAR || !*it->str ||
+				    strspn(it->str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789.-:") != strlen(it->str)) {
+					diag_add(d, f, it->line, it->col, "'allowedHosts' entries must be host"
+						 " names or IP addresses, without a port");
+					continue;
+				}
+				c->allowed_hosts[c->nallowed_hosts++] = it->str;
+			}
+		}
+	}
+	if ((v = yaml_map_get(root, "webhook"))) {
+		static const char *const keys[] = { "provider", "secretFile", "insecure", NULL };
+		static const char *const providers[] = { "github", "gitlab", "gitea", "generic", NULL };
+		struct ynode *w;
+		if (v->type != YNODE_MAP) {
+			diag_add(d, f, v->line, v->col, "'webhook' must be a mapping");
+			goto notify;
+		}
+		known(d, f, v, "webhook.", keys);
+		if ((w = yaml_map_get(v, "provider"))) {
+			const char *p = str(d, f, w, "webhook.provider");
+			int i = 0;
+			while (p && providers[i] && strcmp(providers[i], p))
+				i++;
+			if (p && !providers[i])
+				diag_add(d, f, w->line, w->col, "'webhook.provider' must be github, gitlab,"
+					 " gitea or generic");
+			else
+				c->webhook.provider = p;
+		} else {
+			diag_add(d, f, v->line, v->col, "'webhook.provider' is required (github, gitlab,"
+				 " gitea or generic)");
+		}
+		if ((w = yaml_map_get(v, "secretFile")) &&
+		    (c->webhook.secret_file = str(d, f, w, "webhook.secretFile")) &&
+		    c->webhook.secret_file[0] != '/')
+			diag_add(d, f, w->line, w->col, "'webhook.secretFile' must be an absolute path");
+		if ((w = yaml_map_get(v, "insecure")))
+			boolean(d, f, w, "webhook.insecure", &c->webhook.insecure);
+		if (!c->webhook.secret_file && !c->webhook.insecure && !yaml_map_get(v, "secretFile"))
+			diag_add(d, f, v->line, v->col, "'webhook.secretFile' is required; set"
+				 " 'webhook.insecure: true' to accept unsigned deliveries");
+	}
+notify:
+	if (!(v = yaml_map_get(root, "notify")))
+		return;
+	if (v->type != YNODE_SEQ) {
+		diag_add(d, f, v->line, v->col, "'notify' must be a list of targets");
+		return;
+	}
+	if (v->n > NOTIFY_MAX_TARGETS) {
+		diag_add(d, f, v->line, v->col, "'notify' has more than %d targets", NOTIFY_MAX_TARGETS);
+		return;
+	}
+	c->notify = arena_alloc(&c->arena, (v->n + 1) * sizeof(*c->notify));
+	for (size_t i = 0; i < v->n; i++) {
+		static const char *const keys[] = { "url", "format", "events", NULL };
+		struct ynode *t = v->vals[i], *w;
+		struct notify_target *nt = &c->notify[c->nnotify];
+		char what[32];
+		if (t->type != YNODE_MAP) {
+			diag_add(d, f, t->line, t->col, "'notify[%zu]' must be a mapping with 'url'", i);
+			continue;
+		}
+		snprintf(what, sizeof(what), "notify[%zu].", i);
+		known(d, f, t, what, keys);
+		/* never echo the URL: webhook URLs carry their own secret */
+		if (!(w = yaml_map_get(t, "url")))
+			diag_add(d, f, t->line, t->col, "'notify[%zu].url' is required", i);
+		else if ((nt->url = str(d, f, w, "notify[].url")) && strncasecmp(nt->url, "http://", 7) &&
+			 strncasecmp(nt->url, "https://", 8))
+			diag_add(d, f, w->line, w->col, "'notify[%zu].url' must be an http:// or https:// URL",
+				 i);
+		if ((w = yaml_map_get(t, "format"))) {
+			const char *fm = str(d, f, w, "notify[].format");
+			if (fm && !strcmp(fm, "slack"))
+				nt->format = NOTIFY_SLACK;
+			else if (fm && strcmp(fm, "json"))
+				diag_add(d, f, w->line, w->col, "'notify[%zu].format' must be slack or json", i);
+		}
+		nt->events = (1u << NOTIFY__EVENTS) - 1;
+		if ((w = yaml_map_get(t, "events"))) {
+			if (w->type != YNODE_SEQ || !w->n) {
+				diag_add(d, f, w->line, w->col, "'notify[%zu].events' must be a list of events", i);
+			} else {
+				nt->events = 0;
+				for (size_t j = 0; j < w->n; j++) {
+					struct ynode *e = w->vals[j];
+					int k = 0;
+					while (e->type == YNODE_SCALAR && k < NOTIFY__EVENTS &&
+					       strcmp(notify_event_names[k], e->str))
+						k++;
+					if (e->type == YNODE_SCALAR && !strcmp(e->str, "drift"))
+						nt->events |= 1u << NOTIFY_DRIFT_DETECTED | 1u << NOTIFY_DRIFT_REPAIRED;
+					else if (e->type == YNODE_SCALAR && k < NOTIFY__EVENTS)
+						nt->events |= 1u << k;
+					else
+						diag_add(d, f, e->line, e->col, "'notify[%zu].events': unknown event"
+							 " '%s' (sync-succeeded, sync-failed, drift-detected,"
+							 " drift-repaired, health-degraded or drift)", i,
+							 e->type == YNODE_SCALAR ? e->str : "?");
+				}
+			}
+		}
+		if (nt->url)
+			c->nnotify++;
+	}
+}
+
 int config_load(struct config *c, const char *file, struct diag *diag)
 {
 	static const char *const top[] = { "source", "policy", "prune", "allowEmpty", "fullResync",
-		"secrets", "listen", "apiTokenFile", "webhook", "notify", "fleet", "vars", NULL };
+		"secrets", "listen", "apiTokenFile", "allowedHosts", "webhook", "notify", "fleet", "vars",
+		NULL };
 	static const char *const src[] = { "url", "branch", "tag", "semver", "commit", "path",
 		"interval", "auth", "verify", "caFile", NULL };
 	static const char *const pol[] = { "roots", "kinds", "allowSetid", "maxFileSize", "owners",
@@ -249,8 +426,22 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 		duration(diag, c->file, v, "fullResync", &c->full_resync_ms);
 	if ((v = yaml_map_get(root, "listen")))
 		c->listen = str(diag, c->file, v, "listen");
-	static const char *const later[] = { "secrets", "apiTokenFile", "webhook", "notify", "fleet",
-		"vars", NULL };
+	http_keys(c, root, diag);
+	if ((v = yaml_map_get(root, "secrets"))) {
+		static const char *const sec[] = { "identity", NULL };
+		struct ynode *id;
+		if (v->type != YNODE_MAP)
+			diag_add(diag, c->file, v->line, v->col, "'secrets' must be a mapping");
+		else {
+			known(diag, c->file, v, "secrets.", sec);
+			if ((id = yaml_map_get(v, "identity")) &&
+			    (c->identity = str(diag, c->file, id, "secrets.identity")) &&
+			    c->identity[0] != '/')
+				diag_add(diag, c->file, id->line, id->col,
+					 "'secrets.identity' must be an absolute path");
+		}
+	}
+	static const char *const later[] = { "fleet", "vars", NULL };
 	for (int i = 0; later[i]; i++)
 		if ((v = yaml_map_get(root, later[i])))
 			diag_add(diag, c->file, v->line, v->col,

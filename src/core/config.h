@@ -16,7 +16,36 @@ struct config {
 	int prune;
 	int allow_empty;
 	const char *listen;
+	const char *identity;		/* secrets.identity: this host's age identity file */
+	/* the HTTP surface (docs/http.md) */
+	const char *api_token_file;
+	const char **allowed_hosts;
+	size_t nallowed_hosts;
+	struct {
+		const char *provider;	/* github, gitlab, gitea, generic; NULL: no webhook */
+		const char *secret_file;
+		int insecure;
+	} webhook;
+	struct notify_target *notify;
+	size_t nnotify;
 };
+
+/* Notifications (docs/http.md): what can be sent, in which format, where. */
+enum notify_event {
+	NOTIFY_SYNC_SUCCEEDED, NOTIFY_SYNC_FAILED, NOTIFY_DRIFT_DETECTED, NOTIFY_DRIFT_REPAIRED,
+	NOTIFY_HEALTH_DEGRADED, NOTIFY__EVENTS
+};
+extern const char *const notify_event_names[NOTIFY__EVENTS];
+enum notify_format { NOTIFY_JSON, NOTIFY_SLACK };
+#define NOTIFY_MAX_TARGETS 16
+
+struct notify_target {
+	const char *url;
+	enum notify_format format;
+	unsigned events;		/* 1u << enum notify_event */
+};
+
+#define DEFAULT_IDENTITY "/etc/driftless/identity.age"
 
 void config_init(struct config *c);
 void config_release(struct config *c);
@@ -24,5 +53,8 @@ void config_release(struct config *c);
 int config_load(struct config *c, const char *file, struct diag *diag);
 /* "90s", "10m", "1h", "500ms" -> milliseconds; -1 when invalid. */
 int64_t config_duration(const char *s);
+/* A listen address: "HOST:PORT", "[IPV6]:PORT", ":PORT" or "PORT" (host
+ * 127.0.0.1); HOST is an IP address or "localhost". -1 when malformed. */
+int config_listen_parse(const char *s, char *host, size_t hostlen, int *port);
 
 #endif

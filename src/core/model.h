@@ -203,6 +203,8 @@ struct revision {
 	int64_t time;
 };
 
+struct age_keys;
+
 struct pass {
 	struct arena arena;
 	struct arena yaml_arena;	/* parsed documents, until validation is done */
@@ -212,6 +214,8 @@ struct pass {
 	const struct policy *policy;
 	struct gitsrc *git;		/* source of manifests and source: blobs (see pass_git) */
 	const char *git_cache, *git_url;	/* to open git again when it was closed */
+	const char *identity_file;	/* the host's age identity; NULL: do not decrypt (validate) */
+	struct age_keys *keys;		/* loaded from identity_file on first use (kinds/secret.c) */
 	struct db *db;			/* state database, or NULL for validate */
 	struct revision rev;
 	const char *entry;		/* --path inside the repository, normalised, "" for the root */
@@ -237,6 +241,7 @@ struct pass {
 	void *interrupt_ctx;
 
 	int dry_run;
+	int hold_drift;			/* suspended: drift is recorded, never repaired */
 	const char *interrupted;	/* revision whose apply did not finish, or NULL */
 	int rebuilding;			/* the state database was rebuilt: adopt, never prune */
 	int allow_empty;

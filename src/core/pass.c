@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "core/check.h"
 #include "core/pass.h"
+#include "kinds/kinds.h"
 #include "lib/err.h"
 #include "source/git.h"
 #include "source/yaml.h"
@@ -66,6 +67,7 @@ void pass_release(struct pass *p)
 	free(p->rev.author);
 	free(p->rev.summary);
 	diag_release(&p->diag);
+	secret_pass_release(p);
 	arena_release(&p->yaml_arena);
 	arena_release(&p->arena);
 }

@@ -7,6 +7,7 @@
 #include "kinds/common.h"
 #include "kinds/kinds.h"
 #include "lib/err.h"
+#include "lib/redact.h"
 #include "source/git.h"
 
 static const char *const ensure_values[] = { "present", "absent", NULL };
@@ -94,7 +95,7 @@ static int file_check(struct resource *res, struct pass *p)
 	return 0;
 }
 
-static int file_observe(struct resource *res, struct pass *p, struct change *chg)
+int file_observe(struct resource *res, struct pass *p, struct change *chg)
 {
 	struct file_spec *s = res->spec;
 	struct stat st;
@@ -141,6 +142,8 @@ static int file_observe(struct resource *res, struct pass *p, struct change *chg
 /* The desired content: inline, or the blob of the commit. */
 int file_content(struct pass *p, struct file_spec *s, struct buf *out)
 {
+	if (s->secret)
+		return secret_content(p, s, out);
 	if (s->content.ptr) {
 		buf_add(out, s->content.ptr, s->content.len);
 		return 0;
@@ -149,7 +152,7 @@ int file_content(struct pass *p, struct file_spec *s, struct buf *out)
 	return g ? gitsrc_read_blob(g, s->blob, (size_t)p->policy->max_file_size, out) : -1;
 }
 
-static int file_apply(struct change *chg, struct pass *p)
+int file_apply(struct change *chg, struct pass *p)
 {
 	struct resource *res = chg->res;
 	struct file_spec *s = res->spec;
@@ -186,6 +189,8 @@ static int file_apply(struct change *chg, struct pass *p)
 	pass_stat_update(p, res->path, s->blob);
 	ret = 0;
 out:
+	if (s->secret)
+		redact_wipe(data.ptr, data.cap);
 	buf_release(&data);
 	return ret;
 }

@@ -15,6 +15,8 @@ struct file_spec {
 	int ensure;		/* 0 present, 1 absent */
 	int adopt;		/* -1 unset */
 	char blob[41];		/* desired content's blob id */
+	int secret;		/* kind Secret: content/source hold age ciphertext */
+	char cipher[41];	/* Secret with source: the ciphertext's blob id */
 };
 
 struct dir_spec {
@@ -35,10 +37,17 @@ struct link_spec {
 	int adopt;
 };
 
-extern const struct kind kind_file, kind_directory, kind_symlink;
+extern const struct kind kind_file, kind_directory, kind_symlink, kind_secret;
 
 int file_resolve_source(struct pass *p, struct resource *res, const char *src, char oid[41],
 			uint64_t *size);
 int file_content(struct pass *p, struct file_spec *s, struct buf *out);
+int file_observe(struct resource *res, struct pass *p, struct change *chg);
+int file_apply(struct change *chg, struct pass *p);
+
+/* kinds/secret.c: the plaintext of a Secret into out (registered with the
+ * redactor); forget the pass's identity (wiped). */
+int secret_content(struct pass *p, struct file_spec *s, struct buf *out);
+void secret_pass_release(struct pass *p);
 
 #endif

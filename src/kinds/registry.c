@@ -7,6 +7,7 @@ const struct kind *const kinds[] = {
 	&kind_file,
 	&kind_directory,
 	&kind_symlink,
+	&kind_secret,
 	NULL,
 };
 

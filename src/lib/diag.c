@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/diag.h"
+#include "lib/redact.h"
 #include "lib/err.h"
 
 void diag_init(struct diag *d)
@@ -44,6 +45,12 @@ void diag_add(struct diag *d, const char *file, int line, int col,
 	it->msg = xmalloc((size_t)n + 1);
 	vsnprintf(it->msg, (size_t)n + 1, fmt, ap);
 	va_end(ap);
+	if (redact_count() || strstr(it->msg, "://")) {
+		struct buf b = BUF_INIT;
+		redact_buf(&b, it->msg, strlen(it->msg));
+		free(it->msg);
+		it->msg = buf_detach(&b);
+	}
 
 	it->file = file ? xstrdup(file) : NULL;
 	it->line = line > 0 ? line : 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lib/err.h"
+#include "lib/redact.h"
 
 static char err_buf[4096];
 
@@ -13,6 +14,7 @@ __attribute__((format(printf, 1, 0)))
 static void err_vset(const char *fmt, va_list ap)
 {
 	vsnprintf(err_buf, sizeof(err_buf), fmt, ap);
+	redact_inplace(err_buf, sizeof(err_buf));
 }
 
 int err_set(const char *fmt, ...)
@@ -35,6 +37,7 @@ int err_set_errno(const char *fmt, ...)
 	va_end(ap);
 	n = strlen(err_buf);
 	snprintf(err_buf + n, sizeof(err_buf) - n, ": %s", strerror(saved));
+	redact_inplace(err_buf, sizeof(err_buf));
 	errno = saved;
 	return -1;
 }
@@ -51,6 +54,7 @@ int err_wrap(const char *fmt, ...)
 	va_end(ap);
 	n = strlen(err_buf);
 	snprintf(err_buf + n, sizeof(err_buf) - n, ": %s", old);
+	redact_inplace(err_buf, sizeof(err_buf));
 	return -1;
 }
 

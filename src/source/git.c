@@ -694,3 +694,100 @@ int gitsrc_blob_size(struct gitsrc *g, const char *oid, uint64_t *out)
 	*out = sz;
 	return 0;
 }
+
+/* ---- a working clone (driftless capture): check HEAD, commit files ---- */
+
+static int open_clone(const char *dir, git_repository **repo)
+{
+	lib_init();
+	if (git_repository_open_ext(repo, dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+		return git_fail("cannot open the clone '%s'", dir);
+	if (git_repository_is_bare(*repo)) {
+		git_repository_free(*repo);
+		*repo = NULL;
+		return err_set("'%s' is a bare repository; capture needs a clone with a work tree", dir);
+	}
+	return 0;
+}
+
+int gitsrc_clone_check(const char *dir, const char *commit, char head[41])
+{
+	git_repository *repo = NULL;
+	git_oid want, have;
+	int ret = -1;
+
+	head[0] = '\0';
+	if (open_clone(dir, &repo) < 0)
+		return -1;
+	if (git_reference_name_to_id(&have, repo, "HEAD") < 0) {
+		git_fail("the clone '%s' has no HEAD commit", dir);
+		goto out;
+	}
+	git_oid_tostr(head, 41, &have);
+	if (git_oid_fromstr(&want, commit) < 0) {
+		err_set("'%s' is not a commit id", commit);
+		goto out;
+	}
+	if (git_oid_equal(&want, &have)) {
+		ret = 0;
+		goto out;
+	}
+	int r = git_graph_descendant_of(repo, &have, &want);
+	ret = r == 1 ? 0 : 1;	/* unknown there, or not an ancestor: refuse */
+out:
+	git_repository_free(repo);
+	return ret;
+}
+
+int gitsrc_clone_commit(const char *dir, const char *const *paths, size_t n, const char *msg,
+			const char *name, const char *email, char out[41])
+{
+	git_repository *repo = NULL;
+	git_index *idx = NULL;
+	git_tree *tree = NULL;
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_oid tree_id, head_id, id;
+	int ret = -1;
+
+	if (open_clone(dir, &repo) < 0)
+		return -1;
+	if (git_repository_index(&idx, repo) < 0) {
+		git_fail("cannot read the index of '%s'", dir);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (git_index_add_bypath(idx, paths[i]) < 0) {
+			git_fail("cannot stage '%s'", paths[i]);
+			goto out;
+		}
+	if (git_index_write(idx) < 0 || git_index_write_tree(&tree_id, idx) < 0) {
+		git_fail("cannot write the index of '%s'", dir);
+		goto out;
+	}
+	if (git_reference_name_to_id(&head_id, repo, "HEAD") < 0 ||
+	    git_commit_lookup(&parent, repo, &head_id) < 0 ||
+	    git_tree_lookup(&tree, repo, &tree_id) < 0) {
+		git_fail("cannot read HEAD of '%s'", dir);
+		goto out;
+	}
+	/* the clone's own user.name and user.email (its .git/config), else ours */
+	if (git_signature_default(&sig, repo) < 0 && git_signature_now(&sig, name, email) < 0) {
+		git_fail("cannot make a signature for '%s'", name);
+		goto out;
+	}
+	const git_commit *parents[1] = { parent };
+	if (git_commit_create(&id, repo, "HEAD", sig, sig, NULL, msg, tree, 1, parents) < 0) {
+		git_fail("cannot commit in '%s'", dir);
+		goto out;
+	}
+	git_oid_tostr(out, 41, &id);
+	ret = 0;
+out:
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_commit_free(parent);
+	git_index_free(idx);
+	git_repository_free(repo);
+	return ret;
+}

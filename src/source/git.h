@@ -87,4 +87,13 @@ char *gitsrc_redact_url(const char *url);
 
 const char *gitsrc_version(void);
 
+/* A working clone (driftless capture). gitsrc_clone_check: 0 when HEAD of
+ * the clone at dir is commit or a descendant of it, 1 when not (head is set
+ * either way), -1 on error. */
+int gitsrc_clone_check(const char *dir, const char *commit, char head[41]);
+/* Stage paths (relative to the work tree) and commit them on HEAD. The
+ * author is the clone's own user.name/user.email, else name <email>. */
+int gitsrc_clone_commit(const char *dir, const char *const *paths, size_t n, const char *msg,
+			const char *name, const char *email, char out[41]);
+
 #endif

@@ -35,6 +35,10 @@ static const char *const migrations[] = {
 	" res_id TEXT NOT NULL, path TEXT, policy TEXT NOT NULL, action TEXT NOT NULL,"
 	" what TEXT, before TEXT, after TEXT, commit_oid TEXT);"
 	"CREATE INDEX drift_events_when ON drift_events(when_ms);",
+
+	"CREATE TABLE suspensions (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL,"
+	" until_ms INTEGER NOT NULL, reason TEXT NOT NULL, by_user TEXT NOT NULL,"
+	" ended_ms INTEGER, ended_by TEXT);",
 };
 
 static int db_fail(struct db *db, const char *what)
@@ -460,15 +464,9 @@ int db_backup_add(struct db *db, const char *path, const char *oid, int64_t when
 	return step_done(db, st, "recording a backup");
 }
 
-int db_passes(struct db *db, int n, db_pass_cb cb, void *ctx)
+static int passes_query(struct db *db, sqlite3_stmt *st, db_pass_cb cb, void *ctx)
 {
-	sqlite3_stmt *st = prep(db, "SELECT id, started_ms, finished_ms, command, commit_oid, ref,"
-				" author, summary, result, created, updated, deleted, unchanged, failed,"
-				" skipped, error FROM passes ORDER BY id DESC LIMIT ?");
 	int rc;
-	if (!st)
-		return -1;
-	sqlite3_bind_int(st, 1, n > 0 ? n : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct pass_record r = { 0 };
 		r.id = sqlite3_column_int64(st, 0);
@@ -492,6 +490,29 @@ int db_passes(struct db *db, int n, db_pass_cb cb, void *ctx)
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, "reading history");
+}
+
+#define PASS_COLUMNS "SELECT id, started_ms, finished_ms, command, commit_oid, ref," \
+	" author, summary, result, created, updated, deleted, unchanged, failed," \
+	" skipped, error FROM passes"
+
+int db_passes(struct db *db, int n, db_pass_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = prep(db, PASS_COLUMNS " ORDER BY id DESC LIMIT ?");
+	if (!st)
+		return -1;
+	sqlite3_bind_int(st, 1, n > 0 ? n : -1);
+	return passes_query(db, st, cb, ctx);
+}
+
+int db_passes_between(struct db *db, int64_t since_ms, int64_t until_ms, db_pass_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = prep(db, PASS_COLUMNS " WHERE started_ms >= ? AND started_ms < ? ORDER BY id");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since_ms);
+	sqlite3_bind_int64(st, 2, until_ms);
+	return passes_query(db, st, cb, ctx);
 }
 
 int db_outcomes(struct db *db, int64_t pass_id, db_outcome_cb cb, void *ctx)
@@ -530,14 +551,9 @@ int db_drift_add(struct db *db, const struct drift_event *e)
 	return step_done(db, st, "recording a drift event");
 }
 
-int db_drift_list(struct db *db, int n, db_drift_cb cb, void *ctx)
+static int drift_query(struct db *db, sqlite3_stmt *st, db_drift_cb cb, void *ctx)
 {
-	sqlite3_stmt *st = prep(db, "SELECT when_ms, res_id, path, policy, action, what, before, after,"
-				" commit_oid FROM drift_events ORDER BY id DESC LIMIT ?");
 	int rc;
-	if (!st)
-		return -1;
-	sqlite3_bind_int(st, 1, n > 0 ? n : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct drift_event e = {
 			.when_ms = sqlite3_column_int64(st, 0),
@@ -555,4 +571,138 @@ int db_drift_list(struct db *db, int n, db_drift_cb cb, void *ctx)
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, "reading drift events");
+}
+
+#define DRIFT_COLUMNS "SELECT when_ms, res_id, path, policy, action, what, before, after," \
+	" commit_oid FROM drift_events"
+
+int db_drift_list(struct db *db, int n, db_drift_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = prep(db, DRIFT_COLUMNS " ORDER BY id DESC LIMIT ?");
+	if (!st)
+		return -1;
+	sqlite3_bind_int(st, 1, n > 0 ? n : -1);
+	return drift_query(db, st, cb, ctx);
+}
+
+int db_drift_between(struct db *db, int64_t since_ms, int64_t until_ms, db_drift_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = prep(db, DRIFT_COLUMNS " WHERE when_ms >= ? AND when_ms < ? ORDER BY id");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since_ms);
+	sqlite3_bind_int64(st, 2, until_ms);
+	return drift_query(db, st, cb, ctx);
+}
+
+int db_suspend_start(struct db *db, struct suspension *sp)
+{
+	sqlite3_stmt *st = prep(db, "INSERT INTO suspensions(started_ms, until_ms, reason, by_user)"
+				" VALUES (?, ?, ?, ?)");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, sp->started_ms);
+	sqlite3_bind_int64(st, 2, sp->until_ms);
+	bind_text(st, 3, sp->reason);
+	bind_text(st, 4, sp->by);
+	if (step_done(db, st, "recording a suspension") < 0)
+		return -1;
+	sp->id = sqlite3_last_insert_rowid(db->h);
+	return 0;
+}
+
+int db_suspend_end(struct db *db, int64_t now_ms, const char *by)
+{
+	/* every open one: ended now, or at its deadline when that has passed */
+	sqlite3_stmt *st = prep(db, "UPDATE suspensions SET ended_ms = min(?, until_ms), ended_by = ?"
+				" WHERE ended_ms IS NULL");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms);
+	bind_text(st, 2, by);
+	if (step_done(db, st, "ending a suspension") < 0)
+		return -1;
+	return sqlite3_changes(db->h);
+}
+
+static int suspensions_query(struct db *db, sqlite3_stmt *st, db_suspension_cb cb, void *ctx)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct suspension sp = {
+			.id = sqlite3_column_int64(st, 0),
+			.started_ms = sqlite3_column_int64(st, 1),
+			.until_ms = sqlite3_column_int64(st, 2),
+			.reason = (const char *)sqlite3_column_text(st, 3),
+			.by = (const char *)sqlite3_column_text(st, 4),
+			.ended_ms = sqlite3_column_type(st, 5) == SQLITE_NULL ? 0 :
+				    sqlite3_column_int64(st, 5),
+			.ended_by = (const char *)sqlite3_column_text(st, 6),
+		};
+		if (cb(ctx, &sp))
+			break;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, "reading suspensions");
+}
+
+#define SUSPENSION_COLUMNS "SELECT id, started_ms, until_ms, reason, by_user, ended_ms, ended_by" \
+	" FROM suspensions"
+
+struct active_ctx {
+	struct arena *a;
+	struct suspension *out;
+	int found;
+};
+
+static int take_active(void *ctx, const struct suspension *sp)
+{
+	struct active_ctx *c = ctx;
+	*c->out = *sp;
+	c->out->reason = arena_strdup(c->a, sp->reason ? sp->reason : "");
+	c->out->by = arena_strdup(c->a, sp->by ? sp->by : "");
+	c->out->ended_by = NULL;
+	c->found = 1;
+	return 1;
+}
+
+int db_suspend_active(struct db *db, int64_t now_ms, struct arena *a, struct suspension *out)
+{
+	struct active_ctx c = { a, out, 0 };
+	sqlite3_stmt *st = prep(db, SUSPENSION_COLUMNS " WHERE ended_ms IS NULL AND until_ms > ?"
+				" ORDER BY id DESC LIMIT 1");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms);
+	if (suspensions_query(db, st, take_active, &c) < 0)
+		return -1;
+	return c.found;
+}
+
+int db_suspensions_between(struct db *db, int64_t since_ms, int64_t until_ms, db_suspension_cb cb,
+			   void *ctx)
+{
+	sqlite3_stmt *st = prep(db, SUSPENSION_COLUMNS " WHERE started_ms < ? AND"
+				" coalesce(ended_ms, until_ms) >= ? ORDER BY id");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, until_ms);
+	sqlite3_bind_int64(st, 2, since_ms);
+	return suspensions_query(db, st, cb, ctx);
+}
+
+int64_t db_drift_since(struct db *db, const char *res_id)
+{
+	/* the first event after the last repair: when this drift began */
+	sqlite3_stmt *st = prep(db, "SELECT min(when_ms) FROM drift_events WHERE res_id = ?1 AND"
+				" id > coalesce((SELECT max(id) FROM drift_events WHERE res_id = ?1"
+				" AND action = 'repaired'), 0)");
+	int64_t v = 0;
+	if (!st)
+		return -1;
+	bind_text(st, 1, res_id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
 }

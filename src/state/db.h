@@ -53,6 +53,8 @@ int db_backup_add(struct db *db, const char *path, const char *oid, int64_t when
 /* Newest first; at most n (0: all). cb returns non-zero to stop. */
 typedef int (*db_pass_cb)(void *ctx, const struct pass_record *r);
 int db_passes(struct db *db, int n, db_pass_cb cb, void *ctx);
+/* Oldest first, started in [since_ms, until_ms). */
+int db_passes_between(struct db *db, int64_t since_ms, int64_t until_ms, db_pass_cb cb, void *ctx);
 typedef int (*db_outcome_cb)(void *ctx, const char *res_id, const char *outcome,
 			     const char *detail);
 int db_outcomes(struct db *db, int64_t pass_id, db_outcome_cb cb, void *ctx);
@@ -72,5 +74,29 @@ struct drift_event {
 int db_drift_add(struct db *db, const struct drift_event *e);
 typedef int (*db_drift_cb)(void *ctx, const struct drift_event *e);
 int db_drift_list(struct db *db, int n, db_drift_cb cb, void *ctx);
+/* Oldest first, in [since_ms, until_ms). */
+int db_drift_between(struct db *db, int64_t since_ms, int64_t until_ms, db_drift_cb cb, void *ctx);
+
+/* When the current drift of res_id began (the first event since its last
+ * repair), 0 when there is none, -1 on error. */
+int64_t db_drift_since(struct db *db, const char *res_id);
+
+/* A hold on repairs and new revisions (driftless suspend), with who and why. */
+struct suspension {
+	int64_t id;
+	int64_t started_ms, until_ms;
+	const char *reason, *by;
+	int64_t ended_ms;		/* 0 while open */
+	const char *ended_by;		/* "resume by alice", "deadline" */
+};
+int db_suspend_start(struct db *db, struct suspension *sp);	/* sets sp->id */
+/* End every open suspension; returns how many there were, or -1. */
+int db_suspend_end(struct db *db, int64_t now_ms, const char *by);
+/* The suspension in force at now_ms (1, copied into a), or none (0), or -1. */
+int db_suspend_active(struct db *db, int64_t now_ms, struct arena *a, struct suspension *out);
+typedef int (*db_suspension_cb)(void *ctx, const struct suspension *sp);
+/* Oldest first, every suspension that overlaps [since_ms, until_ms). */
+int db_suspensions_between(struct db *db, int64_t since_ms, int64_t until_ms, db_suspension_cb cb,
+			   void *ctx);
 
 #endif
