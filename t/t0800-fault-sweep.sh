@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Fault sweep (HARDENING F01, F03, F06): SIGKILL, ENOSPC and EIO injected at
+# Fault sweep (HARDENING F01, F03, F06): SIGKILL, ENOSPC, EIO and EROFS injected at
 # the Nth call of every syscall an apply makes to the host and the state,
 # for N = 1, 2, ... until the apply runs through. After each fault every
 # managed file is its old or its new content (never empty or mixed), and the
@@ -91,6 +91,29 @@ test_expect_success 'F06: ENOSPC at every syscall of an apply' '
 
 test_expect_success 'F06: EIO at every syscall of an apply' '
 	sweep error=EIO
+'
+
+test_expect_success 'F06: EROFS (a read-only remount) at every syscall of an apply' '
+	sweep error=EROFS
+'
+
+test_expect_success 'F06: a file system remounted read-only: apply fails cleanly, converges once writable' '
+	mkdir -p "$SCRATCH/ro" &&
+	if ! mount -t tmpfs -o size=1m tmpfs "$SCRATCH/ro" 2>/dev/null; then
+		echo "cannot mount a tmpfs here; skipped"; exit 0
+	fi
+	mkdir -p "$SCRATCH/ro/srv" &&
+	dl apply --repo repo --tag v1 --root "$SCRATCH/ro" --state "$SCRATCH/st-ro" >/dev/null &&
+	mount -o remount,ro "$SCRATCH/ro" &&
+	test_must_fail dl apply --repo repo --tag v2 --root "$SCRATCH/ro" --state "$SCRATCH/st-ro" &&
+	expect_contains "$SCRATCH/stdout" "Read-only file system" &&
+	test "$(cat "$SCRATCH/ro/srv/app/a.conf")" = "old a" &&
+	test "$(sqlite3 "$SCRATCH/st-ro/driftless.db" "PRAGMA integrity_check")" = ok &&
+	mount -o remount,rw "$SCRATCH/ro" &&
+	expect_exit 0 dl apply --repo repo --tag v2 --root "$SCRATCH/ro" --state "$SCRATCH/st-ro" &&
+	test "$(cat "$SCRATCH/ro/srv/app/a.conf")" = "new a" &&
+	test -z "$(find "$SCRATCH/ro" -name ".driftless-tmp.*")" &&
+	umount "$SCRATCH/ro"
 '
 
 test_expect_success 'F06: a full file system: the write fails, the old file stays, no temporary is left' '
