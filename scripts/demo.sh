@@ -27,6 +27,24 @@ trap 'echo; echo "demo: stopped on an error; everything is in $scratch" >&2' ERR
 
 # The infrastructure repository: a copy of examples/, one commit.
 cp -R "$src/examples" "$repo"
+
+# This "host" gets an age identity, and the repository a database password
+# sealed for it: Git only ever holds the ciphertext.
+"$dl" secret keygen --identity "$scratch/identity.age" >"$scratch/recipient" 2>/dev/null
+mkdir -p "$repo/base/secrets"
+printf 'demo-only-password\n' | "$dl" secret seal -r "$(cat "$scratch/recipient")" \
+	>"$repo/base/secrets/db-password.age"
+cat >"$repo/base/db-password.yaml" <<'EOF'
+# Sealed with: driftless secret seal -r <this host's recipient>
+apiVersion: driftless/v1
+kind: Secret
+metadata: {name: db-password}
+spec:
+  path: /etc/app/db-password
+  source: secrets/db-password.age
+  mode: "0600"
+  dependsOn: [Directory/etc-app]
+EOF
 git -C "$repo" init -q -b main
 git -C "$repo" config user.name "Demo Operator"
 git -C "$repo" config user.email "operator@example.com"
@@ -36,12 +54,13 @@ git -C "$repo" commit -q -m "shop: initial infrastructure"
 # The "host": an empty skeleton with the usual top-level folders.
 mkdir -p "$root/etc" "$root/srv" "$root/opt"
 
-src_args=(--repo "$repo" --root "$root" --state "$state")
+src_args=(--repo "$repo" --root "$root" --state "$state" --identity "$scratch/identity.age")
 
 echo "driftless demo in $scratch"
 echo "  infra/  the Git repository (a copy of examples/)"
 echo "  root/   the host: /etc/app is root/etc/app"
 echo "  state/  driftless's database, Git cache and backups"
+echo "  identity.age  this host's age key (base/db-password.yaml is a Secret sealed for it)"
 echo
 echo "\$ driftless apply --repo infra --root root --state state"
 "$dl" apply "${src_args[@]}"
@@ -88,12 +107,28 @@ Try next (copy and paste):
   \$D apply --repo \$S/infra --root \$S/root --state \$S/state
   \$D history --state \$S/state
 
+  # secrets: the plan shows digests, never the password
+  printf 'rotated\\n' | \$D secret seal -r \$(cat \$S/recipient) > base/secrets/db-password.age
+  git commit -qam 'db: rotate password'
+  \$D plan --repo \$S/infra --root \$S/root --state \$S/state --identity \$S/identity.age
+
+  # the hotfix path (with the agent running, see below): suspend, fix by
+  # hand, list the drift, capture it into a commit of a clone, resume, report
+  \$D suspend --state \$S/state --for 30m --reason "INC-1: demo"
+  echo 'hot fix' >> \$S/root/etc/motd
+  \$D drift --state \$S/state --identity \$S/identity.age
+  git clone -q \$S/infra \$S/clone
+  \$D capture --state \$S/state --identity \$S/identity.age --into \$S/clone
+  \$D resume --state \$S/state
+  \$D report --state \$S/state --since 1d -o html > \$S/report.html
+
 When done: rm -rf $scratch
 EOF
 
 # The agent keeps the host equal to Git from here on. In a terminal it runs
 # in the foreground until Ctrl-C; elsewhere (CI, a pipe) it is only shown.
-agent_cmd=("$dl" agent --repo "$scratch/infra" --root "$scratch/root" --state "$scratch/state" --interval 5s)
+agent_cmd=("$dl" agent --repo "$scratch/infra" --root "$scratch/root" --state "$scratch/state"
+	--identity "$scratch/identity.age" --interval 5s)
 if [ -t 0 ] && [ -t 1 ]; then
 	cat <<EOF2
 
