@@ -8,13 +8,17 @@ secs=${1:-60}
 ok=0 bad=0
 out=$(mktemp -d /tmp/driftless-fuzz.XXXXXX)
 flags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -Wall -Werror -Wno-format-nonliteral -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-libs="src/lib/*.c src/core/*.c src/kinds/*.c src/source/*.c src/state/*.c"
+libs="src/lib/*.c src/core/*.c src/kinds/*.c src/source/*.c src/state/*.c src/fleet/proto.c"
 for target in fuzz/fuzz_*.c; do
 	name=$(basename "$target" .c)
 	corpus=fuzz/corpus/${name#fuzz_}
+	extra=
+	case $name in
+	fuzz_webhook) extra=src/http/webhook.c ;;
+	esac
 	# shellcheck disable=SC2086
-	clang $flags -DDRIFTLESS_VERSION='"fuzz"' "$target" $libs \
-		$(pkg-config --cflags --libs libfyaml libgit2 sqlite3 libsodium) -o "$out/$name"
+	clang $flags -DDRIFTLESS_VERSION='"fuzz"' "$target" $libs $extra \
+		$(pkg-config --cflags --libs libfyaml libgit2 sqlite3 libsodium gpgme) -o "$out/$name"
 	mkdir -p "$out/corpus-$name"
 	echo "== $name for ${secs}s"
 	if "$out/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \

@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "drift", cmd_drift, "list what differs from the applied revision, and why it stays" },
 	{ "capture", cmd_capture, "turn hand fixes into a commit in a local clone, for review" },
 	{ "report", cmd_report, "every change, drift event and suspension of a period, for auditors" },
+	{ "fleet", cmd_fleet, "the hosts, revisions and rollouts of a fleet, from etcd" },
 	{ "secret", cmd_secret, "make this host's age identity, print it, seal secrets for hosts" },
 	{ "version", cmd_version, "print the version" },
 	{ NULL, NULL, NULL },

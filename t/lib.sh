@@ -542,7 +542,7 @@ start_git_daemon() {
 }
 
 # start_git_http [--tls CERT KEY] [--basic-auth USER:PASS] [--bearer TOKEN]
-#   PARENT: serve every repository below PARENT over Git smart HTTP (or
+#   [--redirect BASE] PARENT: serve every repository below PARENT over Git smart HTTP (or
 # HTTPS) on 127.0.0.1. Sets GIT_HTTP_URL (http[s]://127.0.0.1:PORT; a
 # repository $PARENT/infra is $GIT_HTTP_URL/infra), GIT_HTTP_PID and
 # GIT_HTTP_LOG (access log, one "METHOD PATH STATUS BYTES" line a request).
@@ -551,7 +551,7 @@ start_git_http() {
 	while [ $# -gt 1 ]; do
 		case "$1" in
 		--tls) args+=(--tls "$2" "$3"); scheme=https; shift 3 ;;
-		--basic-auth | --bearer) args+=("$1" "$2"); shift 2 ;;
+		--basic-auth | --bearer | --redirect) args+=("$1" "$2"); shift 2 ;;
 		*) break ;;
 		esac
 	done

@@ -266,10 +266,10 @@ test_expect_success 'M10: owners and groups outside policy.owners/groups are ref
 	expect_missing "$ROOT/srv/app/r"
 '
 
-test_expect_success 'security settings that this version cannot honour are refused, not ignored' '
-	printf "source:\n  verify: {allowedSigners: /etc/x}\npolicy: /srv\n" >"$SCRATCH/bad.yaml" &&
+test_expect_success 'source.verify without trust material is refused, not ignored' '
+	printf "source:\n  verify: {mode: strict}\npolicy: /srv\n" >"$SCRATCH/bad.yaml" &&
 	test_must_fail dl_apply repo -c "$SCRATCH/bad.yaml" &&
-	expect_contains "$SCRATCH/stderr" "bad.yaml:2:11: '\''source.verify'\'' is not supported" &&
+	expect_contains "$SCRATCH/stderr" "bad.yaml:2:11: '\''source.verify'\'' needs '\''allowedSigners'\'' or '\''gpgKeyring'\''" &&
 	expect_contains "$SCRATCH/stderr" "bad.yaml:3:9: '\''policy'\'' must be a mapping"
 '
 

@@ -150,7 +150,9 @@ test_expect_success 'plan and history, text and JSON, show digests, never the pl
 '
 
 test_expect_success 'the state directory holds digests only (database, cache, backups excepted)' '
-	sqlite3 "$STATE/state.db" .dump >"$SCRATCH/dump.sql" &&
+	sqlite3 "$STATE/driftless.db" .dump >"$SCRATCH/dump.sql" &&
+	expect_contains "$SCRATCH/dump.sql" "Secret/db-password" &&
+	! no_leak "$SCRATCH/plain" >/dev/null &&
 	no_leak "$SCRATCH/dump.sql" &&
 	find "$STATE" -path "$STATE/backups" -prune -o -type f -print >"$SCRATCH/state-files" &&
 	while read -r f; do no_leak "$f" || exit 1; done <"$SCRATCH/state-files"
@@ -187,7 +189,7 @@ rejected() {
 	no_leak "$SCRATCH/stdout" "$SCRATCH/stderr" &&
 	test_cmp "$SCRATCH/before" "$ROOT/etc/app/db-password" &&
 	expect_mode 600 "$ROOT/etc/app/db-password" &&
-	sqlite3 "$STATE/state.db" .dump >"$SCRATCH/dump.sql" && no_leak "$SCRATCH/dump.sql"
+	sqlite3 "$STATE/driftless.db" .dump >"$SCRATCH/dump.sql" && no_leak "$SCRATCH/dump.sql"
 }
 
 # no_cipher: the error quotes no line of the ciphertext
@@ -287,9 +289,23 @@ test_expect_success 'capture never writes a secret into Git; drift shows only di
 '
 
 AGENT_LOG=$SCRATCH/agent.log
+RLOG=$SCRATCH/received.jsonl
+"$DL_PYTHON" "$DL_SRCROOT/t/helpers/notify-receiver.py" --port-file "$SCRATCH/recv.port" \
+	--log "$RLOG" >"$SCRATCH/receiver.log" 2>&1 &
+register_pid $!
+n=0
+while ! [ -s "$SCRATCH/recv.port" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+[ -s "$SCRATCH/recv.port" ] || bail_out "the notification receiver did not start"
+PORT=$(free_port)
+write_file "$SCRATCH/agent.yaml" <<Y
+listen: 127.0.0.1:$PORT
+notify:
+  - {url: "http://127.0.0.1:$(cat "$SCRATCH/recv.port")/slack", format: slack}
+  - {url: "http://127.0.0.1:$(cat "$SCRATCH/recv.port")/json", format: json}
+Y
 test_expect_success 'the agent repairs drift of a secret and logs only digests' '
 	git clone -q --bare repo "$SCRATCH/srv.git" &&
-	"$DRIFTLESS" agent --repo "$SCRATCH/srv.git" --root "$ROOT" --state "$STATE" \
+	"$DRIFTLESS" agent -c "$SCRATCH/agent.yaml" --repo "$SCRATCH/srv.git" --root "$ROOT" --state "$STATE" \
 		--identity "$KEYS/web.key" --interval 1s >>"$AGENT_LOG" 2>&1 &
 	register_pid $! &&
 	wait_for 10 grep -q "agent: started" "$AGENT_LOG" &&
@@ -300,7 +316,16 @@ test_expect_success 'the agent repairs drift of a secret and logs only digests' 
 	expect_mode 600 "$ROOT/etc/app/db-password" &&
 	no_leak "$AGENT_LOG" &&
 	expect_exit 0 dl status --state "$STATE" -o json && no_leak "$SCRATCH/stdout" &&
-	sqlite3 "$STATE/state.db" .dump >"$SCRATCH/dump.sql" && no_leak "$SCRATCH/dump.sql"
+	sqlite3 "$STATE/driftless.db" .dump >"$SCRATCH/dump.sql" && no_leak "$SCRATCH/dump.sql"
+'
+
+test_expect_success 'the HTTP surface and notifications never show the secret' '
+	for u in / /api/v1/status /api/v1/resources /api/v1/history /metrics /readyz; do
+		curl -s "http://127.0.0.1:$PORT$u" >"$SCRATCH/http.out" &&
+		test -s "$SCRATCH/http.out" && no_leak "$SCRATCH/http.out" || return 1
+	done &&
+	wait_for 10 grep -q drift "$RLOG" &&
+	no_leak "$RLOG" "$AGENT_LOG"
 '
 
 test_done

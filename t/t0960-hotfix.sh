@@ -50,8 +50,9 @@ git clone -q --bare repo "$SCRATCH/srv.git"
 git -C repo remote add origin "$SCRATCH/srv.git"
 
 AGENT_LOG=$SCRATCH/agent.log
+PORT=$(free_port)
 "$DRIFTLESS" agent --repo "$SCRATCH/srv.git" --root "$ROOT" --state "$STATE" --interval 1s \
-	>>"$AGENT_LOG" 2>&1 &
+	--listen "127.0.0.1:$PORT" >>"$AGENT_LOG" 2>&1 &
 register_pid $!
 log_has() { grep -qF -e "$1" "$AGENT_LOG"; }
 content_is() { test "$(cat "$1" 2>/dev/null)" = "$2"; }
@@ -77,6 +78,11 @@ test_expect_success 'suspend tells the running agent, and history records who an
 	head -n1 "$SCRATCH/stdout" | grep -q "^SUSPENDED until .* by $(id -un): INC-42: queue overflow" &&
 	expect_exit 0 dl status --state "$STATE" -o json &&
 	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"suspended\"][\"reason\"].startswith(\"INC-42\"), d" "$SCRATCH/stdout" &&
+	curl -sf "http://127.0.0.1:$PORT/" >"$SCRATCH/page.html" &&
+	expect_contains "$SCRATCH/page.html" "SUSPENDED until" &&
+	expect_contains "$SCRATCH/page.html" "INC-42: queue overflow, raising limits" &&
+	curl -sf "http://127.0.0.1:$PORT/api/v1/status" >"$SCRATCH/api.json" &&
+	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"suspended\"][\"by\"], d" "$SCRATCH/api.json" &&
 	expect_exit 0 dl history --state "$STATE" -o json &&
 	python3 - "$SCRATCH/stdout" "$(id -un)" <<-PY
 	import json, sys
@@ -198,6 +204,8 @@ test_expect_success 'a suspension ends by itself at its deadline, and drift is r
 test_expect_success 'resume with nothing suspended says so' '
 	expect_exit 0 dl resume --state "$STATE" &&
 	expect_contains "$SCRATCH/stdout" "nothing was suspended" &&
+	curl -sf "http://127.0.0.1:$PORT/" >"$SCRATCH/page.html" &&
+	expect_not_contains "$SCRATCH/page.html" "SUSPENDED" &&
 	expect_exit 0 dl status --state "$STATE" -o json &&
 	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"suspended\"] is None, d" "$SCRATCH/stdout"
 '

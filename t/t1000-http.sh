@@ -203,13 +203,18 @@ test_expect_success 'POST /api/v1/sync needs the token: none or a wrong one is 4
 
 test_expect_success 'POST /api/v1/sync with the token is 202 and the new commit is applied' '
 	n=$(grep -c "agent: new revision" "$AGENT_LOG") &&
-	sed -i "s/gen1/gen2/" repo/app.yaml && repo_commit repo v2 && push &&
+	sed -i "s/gen1/gen2/" repo/app.yaml && repo_commit repo "v2 password=hunter2-$$ and https://u:pw-$$@git.example/x" && push &&
 	expect_code 202 /api/v1/sync -X POST -H "Authorization: Bearer $TOKEN" &&
 	"$DL_PYTHON" -c "import json,sys; assert json.load(open(sys.argv[1]))[\"status\"] in (\"started\",\"queued\")" body &&
 	wait_for 10 content_is "$ROOT/srv/app/app.conf" "$CANARY gen2" &&
 	test "$(grep -c "agent: new revision" "$AGENT_LOG")" -gt "$n" &&
 	expect_code 200 "/api/v1/history?limit=1" &&
-	expect_contains body "$(repo_head repo)"
+	expect_contains body "$(repo_head repo)" &&
+	expect_contains body "v2 password=<redacted> and https://git.example/x" &&
+	expect_code 200 / &&
+	expect_contains body "v2 password=&lt;redacted&gt;" &&
+	expect_not_contains body "hunter2-$$" &&
+	expect_not_contains body "pw-$$"
 '
 
 test_expect_success 'a Host that is not allowed is refused with 421 (DNS rebinding)' '
@@ -282,9 +287,22 @@ test_expect_success 'bad listen addresses are refused: in the config with FILE:L
 	kill $blocker
 '
 
-test_expect_success 'a non-loopback listen address needs an API token' '
+test_expect_success 'a non-loopback listen address needs an API token, and then reads need it too' '
 	test_must_fail dl agent --repo "$SCRATCH/srv.git" --root "$ROOT" --state "$STATE" --listen "0.0.0.0:$(free_port)" &&
-	expect_contains stderr "is not a loopback address; set '\''apiTokenFile'\''"
+	expect_contains stderr "is not a loopback address; set '\''apiTokenFile'\''" &&
+	printf "apiTokenFile: %s\nallowedHosts: [driftless.example]\n" "$SCRATCH/token" >wide.yaml &&
+	{ "$DRIFTLESS" agent -c wide.yaml --repo "$SCRATCH/srv.git" --root "$ROOT" --state "$STATE" \
+		--listen "0.0.0.0:$PORT" >>"$AGENT_LOG" 2>&1 & } &&
+	echo $! >"$SCRATCH/agent.pid" && register_pid "$(agent_pid)" &&
+	wait_for 5 healthy &&
+	expect_code 401 /api/v1/status &&
+	expect_code 401 / &&
+	expect_code 200 /api/v1/status -H "Authorization: Bearer $TOKEN" &&
+	expect_code 200 /api/v1/resources -H "Authorization: Bearer $TOKEN" -H "Host: driftless.example:$PORT" &&
+	expect_code 421 /api/v1/resources -H "Authorization: Bearer $TOKEN" -H "Host: other.example" &&
+	expect_code 200 /metrics &&
+	wait_for 5 ready &&
+	agent_stop
 '
 
 test_expect_success 'POST /api/v1/sync is 409 while a sync runs and another one is queued' '

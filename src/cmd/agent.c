@@ -20,21 +20,22 @@
 #include <unistd.h>
 #include "cmd/cmd.h"
 #include "core/check.h"
+#include "core/vars.h"
 #include "daemon/loop.h"
 #include "daemon/watch.h"
+#include "fleet/fleet.h"
 #include "http/http.h"
 #include "lib/err.h"
 #include "source/git.h"
 #include "state/db.h"
 
-#define AGENT_USAGE "driftless agent [-c FILE] [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [--root DIR] [--identity FILE] [--state DIR] [--interval DUR]"
+#define AGENT_USAGE "driftless agent [-c FILE] [--repo URL [--branch NAME | --tag NAME | --semver RANGE | --commit SHA] [--path DIR]] [--root DIR] [--identity FILE] [--state DIR] [--interval DUR] [--listen ADDR]"
 
 #define DEBOUNCE_MS 2		/* coalesce a burst of events on one file */
 #define FLAP_WINDOW_MS 60000	/* more repairs than FLAP_MAX in this window... */
 #define FLAP_MAX 5
 #define FLAP_BACKOFF_MIN_MS 1000	/* ...back off, doubling up to the max */
 #define FLAP_BACKOFF_MAX_MS (15 * 60 * 1000)
-#define FETCH_TIMEOUT_S 300
 #define POISON_LIMIT 3		/* crashes on one revision before it is skipped */
 
 struct flap {
@@ -64,6 +65,7 @@ struct agent {
 	int fetch_failures;
 	char bad_rev[41];
 	struct http *http;		/* http: status page, API, webhooks, notifications */
+	struct fleet *fleet;		/* fleet: etcd registration, status, rollout gate (NULL: none) */
 	/* driftless suspend: drift is held (recorded, not repaired) and new
 	 * revisions wait in held_rev until susp_until or a resume */
 	int64_t susp_until;
@@ -133,7 +135,7 @@ static void log_outcomes(struct pass *p, const char *why)
 			     c->res->path ? c->res->path : "", c->error);
 		else if (c->outcome == OUT_UNCHANGED)
 			alog("%s: drift reported, not repaired (%s) %s", c->res->id, c->what.ptr,
-			     c->res->path);
+			     c->res->path ? c->res->path : "");
 		else
 			alog("%s: %s %s%s%s%s (%s)", c->res->id, outcome_names[c->outcome],
 			     c->res->path ? c->res->path : "", c->what.len ? " (" : "",
@@ -217,9 +219,23 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		alog("agent: %s", err_msg());
 		goto out;
 	}
-	int cached = cache_load(p, a->o.state) == 0;
-	int bad = !cached && manifest_load(p) < 0;
-	if (!cached && (pass_validate(p) < 0 || bad || p->diag.n)) {
+	/* signed commits (source.verify): a refused revision is rejected like a bad manifest */
+	int vr = source_verify(p, a->cfg, a->o.state, a->db);
+	if (vr < 0) {
+		alog("agent: %s", err_msg());
+		goto out;
+	}
+	/* a remote that went backwards (force-push, reset) is rejected the same way */
+	pass_set_vars(p, a->cfg->var_keys, a->cfg->var_vals, a->cfg->nvars);
+	pass_set_selector(p, a->cfg->branch, a->cfg->tag, a->cfg->semver, a->cfg->commit);
+	int rw = vr ? 0 : pass_check_rewind(p, a->cfg->allow_rewind);
+	if (rw > 0)
+		alog("agent: %.12s does not descend from the applied revision; accepted because of"
+		     " 'source.allowRewind'", oid);
+	vr |= rw < 0;
+	int cached = !vr && cache_load(p, a->o.state) == 0;
+	int bad = !cached && !vr && manifest_load(p) < 0;
+	if (!cached && (vr || pass_validate(p) < 0 || bad || p->diag.n)) {
 		diag_sort(&p->diag);
 		for (size_t i = 0; i < p->diag.n && i < 50; i++) {
 			struct diag_item *d = &p->diag.v[i];
@@ -279,10 +295,39 @@ out:
 	/* http: count the pass, notify sync-succeeded or sync-failed */
 	http_note_pass(a->http, p ? p : a->cur, ret == 1 ? "rejected" : ret < 0 ? "failed" : NULL,
 		       mono_ms() - t0);
+	/* fleet: publish this host's status */
+	fleet_note_pass(a->fleet, p ? p : a->cur, ret == 1 ? "rejected" : ret < 0 ? "failed" : NULL);
 	poison_leave(a, oid);
 	pass_free(p);
 	malloc_trim(0);	/* give the previous revision's memory back */
 	return ret;
+}
+
+/* fleet: a new revision the rollout gate let through; the gate learns how
+ * it went (a failure halts the group's rollout of it) */
+static void apply_new(struct agent *a, const char *oid, const char *ref)
+{
+	int r = agent_pass(a, oid, ref, 0);
+	fleet_rollout_done(a->fleet, oid, r == 1 ? "rejected" : r < 0 || !a->cur ? "failed" :
+					  pass_result(a->cur));
+}
+
+/* fleet: the gate opened later, from the loop (a slot is held now) */
+static void on_fleet_go(void *ctx, const char *oid, const char *ref)
+{
+	struct agent *a = ctx;
+	if (a->susp_until || (a->cur && !strcmp(a->cur->rev.oid, oid))) {
+		if (a->susp_until && strcmp(a->held_rev, oid)) {
+			alog("agent: new revision %.12s held: suspended", oid);
+			snprintf(a->held_rev, sizeof(a->held_rev), "%s", oid);
+			snprintf(a->held_ref, sizeof(a->held_ref), "%s", ref);
+			meta_set(a, "held_revision", oid);
+		}
+		fleet_release(a->fleet);	/* not now: give the slot back */
+		return;
+	}
+	alog("agent: new revision %.12s", oid);
+	apply_new(a, oid, ref);
 }
 
 /* ---- drift ---- */
@@ -473,6 +518,7 @@ static void repair_dirty(struct agent *a)
 		if (db_drift_add(a->db, &e) < 0)
 			alog("agent: %s", err_msg());
 		http_note_drift(a->http, &e);	/* http */
+		fleet_note_drift(a->fleet, e.action);	/* fleet */
 		if (!strcmp(e.action, "repaired"))
 			alog("%s: drift repaired (%s) %s in %lld ms", c->res->id, e.what, c->res->path,
 			     (long long)ms);
@@ -568,14 +614,16 @@ static void fetch_start(struct agent *a)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGTERM, SIG_DFL);
-		alarm(FETCH_TIMEOUT_S);
+		/* the callbacks stop a fetch that still moves at the deadline; this, one that hangs */
+		alarm((unsigned)((a->cfg->fetch_timeout_ms + 999) / 1000) + 2);
 		close(pfd[0]);
 		struct gitsrc *g = NULL;
 		struct revision rev = { 0 };
-		struct source_opts so = { .url = a->url, .branch = a->cfg->branch, .tag = a->cfg->tag,
-					  .commit = a->cfg->commit, .ca_file = a->cfg->ca_file };
+		struct source_opts so = { 0 };
+		struct source_secrets sec;
 		int fetched = 0;
-		if (gitsrc_open(&g, a->cache_dir, a->url) < 0 || gitsrc_fetch(g, &so, &rev, &fetched) < 0)
+		if (source_opts_load(&so, a->cfg, a->url, &sec) < 0 ||
+		    gitsrc_open(&g, a->cache_dir, a->url) < 0 || gitsrc_fetch(g, &so, &rev, &fetched) < 0)
 			dprintf(pfd[1], "error %s\n", err_msg());
 		else
 			dprintf(pfd[1], "ok %s %d %s\n", rev.oid, fetched, rev.ref);
@@ -640,11 +688,13 @@ static void fetch_done(struct agent *a)
 		meta_set(a, "source_error", NULL);
 		meta_set_time(a, "last_fetch_ok_at");
 		http_note_fetch(a->http, 1, NULL);	/* http */
+		fleet_fetched(a->fleet, oid);	/* fleet: a revision still waiting may be superseded */
 		if (!a->cur || strcmp(a->cur->rev.oid, oid)) {
 			struct arena tmp;
 			arena_init(&tmp);
 			char *rejected = db_meta_get(a->db, "rejected_revision", &tmp);
-			int same_rejected = rejected && !strcmp(rejected, oid);
+			int same_rejected = rejected && !strcmp(rejected, oid) &&
+					    !pass_rewind_retry(a->db, oid, a->cfg->allow_rewind);
 			arena_release(&tmp);
 			if (!same_rejected && a->susp_until) {
 				if (strcmp(a->held_rev, oid)) {
@@ -653,9 +703,10 @@ static void fetch_done(struct agent *a)
 					snprintf(a->held_ref, sizeof(a->held_ref), "%s", ref);
 					meta_set(a, "held_revision", oid);
 				}
-			} else if (!same_rejected) {
+			} else if (!same_rejected && fleet_gate(a->fleet, oid, ref) == FLEET_GO) {
+				/* fleet: without a slot it waits, held to cur (drift repair goes on) */
 				alog("agent: new revision %.12s", oid);
-				agent_pass(a, oid, ref, 0);
+				apply_new(a, oid, ref);
 			}
 		}
 		if (!a->susp_until)
@@ -728,8 +779,10 @@ static void resume_finish(struct agent *a)
 		memcpy(oid, a->held_rev, sizeof(oid));
 		memcpy(ref, a->held_ref, sizeof(ref));
 		a->held_rev[0] = '\0';
-		alog("agent: new revision %.12s", oid);
-		agent_pass(a, oid, ref, 0);
+		if (fleet_gate(a->fleet, oid, ref) == FLEET_GO) {	/* fleet */
+			alog("agent: new revision %.12s", oid);
+			apply_new(a, oid, ref);
+		}
 	}
 	a->held_rev[0] = '\0';
 	if (a->cur) {
@@ -894,11 +947,6 @@ int cmd_agent(int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto out;
 	}
-	if (a.cfg->semver) {
-		fprintf(stderr, "error: '--semver' is not supported by this version yet\n");
-		ret = EXIT_USAGE;
-		goto out;
-	}
 	const char *url = a.cfg->url;
 	if (url[0] != '/' && !strstr(url, "://") && !strchr(url, '@')) {
 		char *cwd = getcwd(NULL, 0);
@@ -952,6 +1000,12 @@ int cmd_agent(int argc, char **argv)
 		fprintf(stderr, "error: %s\n", err_msg());
 		goto out;
 	}
+	/* fleet: registration, status and the rollout gate in etcd (src/fleet) */
+	struct fleet_hooks fhooks = { on_fleet_go, &a };
+	if (fleet_new(&a.fleet, &a.loop, a.cfg, a.db, &fhooks) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		goto out;
+	}
 
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -989,6 +1043,7 @@ int cmd_agent(int argc, char **argv)
 	meta_set(&a, "agent_pid", NULL);
 	ret = EXIT_OK;
 out:
+	fleet_free(a.fleet);	/* fleet */
 	http_free(a.http);	/* http */
 	pass_free(a.cur);
 	if (a.sigfd >= 0)

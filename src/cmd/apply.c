@@ -10,14 +10,15 @@
 #include "cmd/cmd.h"
 #include "cmd/run.h"
 #include "core/check.h"
+#include "core/vars.h"
 #include "lib/err.h"
 #include "lib/redact.h"
 #include "source/git.h"
 #include "state/db.h"
 
-#define APPLY_USAGE "driftless apply [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--identity FILE] [--state DIR] [--dry-run] [-o text|json]"
-#define PLAN_USAGE "driftless plan [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--identity FILE] [--state DIR] [--exit-code] [-o text|json]"
-#define VALIDATE_USAGE "driftless validate [--repo URL [--branch NAME | --tag NAME | --commit SHA] [--path DIR] | DIR] [-c FILE]"
+#define APPLY_USAGE "driftless apply [--repo URL [--branch NAME | --tag NAME | --semver RANGE | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--identity FILE] [--state DIR] [--dry-run] [-o text|json]"
+#define PLAN_USAGE "driftless plan [--repo URL [--branch NAME | --tag NAME | --semver RANGE | --commit SHA] [--path DIR]] [-c FILE] [--root DIR] [--identity FILE] [--state DIR] [--exit-code] [-o text|json|yaml]"
+#define VALIDATE_USAGE "driftless validate [--repo URL [--branch NAME | --tag NAME | --semver RANGE | --commit SHA] [--path DIR] | DIR] [-c FILE]"
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -117,10 +118,6 @@ int run_prepare(struct run *r, int need_db)
 		fprintf(stderr, "error: no source: give '--repo URL' or 'source.url' in the config\n");
 		return EXIT_USAGE;
 	}
-	if (o->cfg.semver) {
-		fprintf(stderr, "error: '--semver' is not supported by this version yet\n");
-		return EXIT_USAGE;
-	}
 	const char *entry = "";
 	if (o->cfg.path) {
 		const char *e = check_repo_path(&p->arena, "", o->cfg.path, strlen(o->cfg.path), &entry);
@@ -170,11 +167,16 @@ int run_prepare(struct run *r, int need_db)
 		free(abs);
 		return EXIT_ERR;
 	}
-	so.url = url;
-	so.branch = o->cfg.branch;
-	so.tag = o->cfg.tag;
-	so.commit = o->cfg.commit;
-	so.ca_file = o->cfg.ca_file;
+	struct source_secrets sec;
+	if (!r->import_dir && !r->readonly && source_opts_load(&so, &o->cfg, url, &sec) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		free(abs);
+		return EXIT_ERR;
+	}
+	if (r->import_dir || r->readonly)
+		memset(&sec, 0, sizeof(sec));
+	else
+		fetch_deadline_arm(&o->cfg, url);
 	stage("start");
 	rc = r->import_dir ? gitsrc_import_dir(p->git, url, &p->rev) :
 	     r->readonly ? gitsrc_resolve(p->git, o->cfg.commit, "", &p->rev) :
@@ -194,6 +196,8 @@ int run_prepare(struct run *r, int need_db)
 		free(aside);
 		free(cdir);
 	}
+	fetch_deadline_disarm();
+	source_secrets_release(&sec);
 	if (!r->import_dir)
 		p->git_url = arena_strdup(&p->arena, url);
 	free(abs);
@@ -201,13 +205,40 @@ int run_prepare(struct run *r, int need_db)
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
 	}
+	/* signed commits (source.verify): a refusal is a rejection, like a bad manifest */
+	if (!r->import_dir && !r->readonly) {
+		int vr = source_verify(p, &o->cfg, o->state, r->db);
+		if (vr < 0) {
+			fprintf(stderr, "error: %s\n", err_msg());
+			return EXIT_ERR;
+		}
+		if (vr > 0) {
+			r->rejected = 1;
+			return EXIT_ERR;
+		}
+	}
+	/* a remote that went backwards (force-push, reset): rejected unless allowed */
+	if (!r->import_dir && !r->readonly) {
+		pass_set_selector(p, o->cfg.branch, o->cfg.tag, o->cfg.semver, o->cfg.commit);
+		int rw = pass_check_rewind(p, o->cfg.allow_rewind);
+		if (rw < 0) {
+			r->rejected = 1;
+			return EXIT_ERR;
+		}
+		if (rw > 0)
+			fprintf(stderr, "warning: %.12s does not descend from the applied revision; accepted"
+				" because of 'source.allowRewind'\n", p->rev.oid);
+	}
 	if (fs_root_open(&p->root, o->root) < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
 	}
+	/* host variables; validate has no host and checks only their syntax */
+	if (need_db)
+		pass_set_vars(p, o->cfg.var_keys, o->cfg.var_vals, o->cfg.nvars);
 	stage("fetch");
 	/* a revision validated before under the same policy: no parse at all */
-	if (need_db && !r->import_dir && cache_load(p, o->state) == 0) {
+	if (need_db && !r->import_dir && !r->nocache && cache_load(p, o->state) == 0) {
 		stage("cached");
 		return 0;
 	}
@@ -253,19 +284,21 @@ static void print_plan_text(struct pass *p)
 	for (size_t i = 0; i < p->nchanges; i++) {
 		struct change *c = &p->changes[i];
 		if (c->outcome == OUT_FAILED) {
-			printf("! %s %s: %s\n", c->res->id, c->res->path ? c->res->path : "", c->error);
+			printf("! %s%s%s: %s\n", c->res->id, c->res->path ? " " : "",
+			       c->res->path ? c->res->path : "", c->error);
 			continue;
 		}
 		if (c->action == ACT_NONE) {
 			if (c->drifted && c->res->drift == DRIFT_REPORT)
-				printf("? %s %s drifted (%s), policy '%s': not repaired\n", c->res->id,
-				       c->res->path, c->what.ptr, drift_names[c->res->drift]);
+				printf("? %s%s%s drifted (%s), policy '%s': not repaired\n", c->res->id,
+				       c->res->path ? " " : "", c->res->path ? c->res->path : "",
+				       c->what.ptr, drift_names[c->res->drift]);
 			n[0]++;
 			continue;
 		}
 		n[c->action]++;
-		printf("%c %s %s %s%s%s%s\n", prefix[c->action - 1], action_names[c->action], c->res->id,
-		       c->res->path ? c->res->path : "", c->what.len ? " (" : "",
+		printf("%c %s %s%s%s%s%s%s\n", prefix[c->action - 1], action_names[c->action], c->res->id,
+		       c->res->path ? " " : "", c->res->path ? c->res->path : "", c->what.len ? " (" : "",
 		       c->what.len ? c->what.ptr : "", c->what.len ? ")" : "");
 		if (c->diff.len && c->action == ACT_UPDATE && c->res->kind->diff) {
 			fputs(c->diff.ptr, stdout);
@@ -281,13 +314,23 @@ int cmd_plan(int argc, char **argv)
 {
 	struct run r = { 0 };
 	pass_init(&r.p);
-	int ret = opts_parse(&r.o, argc, argv, PLAN_USAGE, "crbtSCpRseoih");
+	int ret = opts_parse(&r.o, argc, argv, PLAN_USAGE, "crbtSCpRseoihy");
 	if (ret)
 		goto out;
+	/* -o yaml: the composed manifests (dependsOn as written: not from the cache) */
+	int yaml = r.o.output && !strcmp(r.o.output, "yaml");
+	r.nocache = yaml;
 	ret = run_prepare(&r, 1);
 	if (ret) {
 		if (r.rejected)
 			print_diags(&r.p);
+		goto out;
+	}
+	if (yaml) {
+		struct buf b = BUF_INIT;
+		manifest_emit(&r.p, &b);
+		fwrite(b.ptr ? b.ptr : "", 1, b.len, stdout);
+		buf_release(&b);
 		goto out;
 	}
 	r.p.dry_run = 1;
@@ -571,19 +614,22 @@ int cmd_apply(int argc, char **argv)
 			struct change *c = &p->changes[i];
 			if (c->outcome == OUT_UNCHANGED) {
 				if (c->action == ACT_DELETE)
-					printf("= %s kept %s: %s\n", c->res->id, c->res->path, c->what.ptr);
+					printf("= %s kept%s%s: %s\n", c->res->id, c->res->path ? " " : "",
+					       c->res->path ? c->res->path : "", c->what.ptr);
 				if (c->drifted && c->res->drift == DRIFT_REPORT)
-					printf("? %s %s drifted (%s), policy '%s': not repaired\n", c->res->id,
-					       c->res->path, c->what.ptr, drift_names[c->res->drift]);
+					printf("? %s%s%s drifted (%s), policy '%s': not repaired\n", c->res->id,
+					       c->res->path ? " " : "", c->res->path ? c->res->path : "",
+					       c->what.ptr, drift_names[c->res->drift]);
 				continue;
 			}
 			if (c->outcome == OUT_FAILED || c->outcome == OUT_SKIPPED) {
-				printf("! %s %s %s: %s\n", c->res->id, outcome_names[c->outcome],
-				       c->res->path ? c->res->path : "", c->error);
+				printf("! %s %s%s%s: %s\n", c->res->id, outcome_names[c->outcome],
+				       c->res->path ? " " : "", c->res->path ? c->res->path : "", c->error);
 				continue;
 			}
-			printf("%c %s %s %s%s%s%s\n", prefix[c->action - 1], c->res->id,
-			       outcome_names[c->outcome], c->res->path ? c->res->path : "",
+			printf("%c %s %s%s%s%s%s%s\n", prefix[c->action - 1], c->res->id,
+			       outcome_names[c->outcome], c->res->path ? " " : "",
+			       c->res->path ? c->res->path : "",
 			       c->what.len ? " (" : "", c->what.len ? c->what.ptr : "",
 			       c->what.len ? ")" : "");
 		}

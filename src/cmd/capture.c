@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "cmd/cmd.h"
 #include "cmd/run.h"
+#include "core/vars.h"
 #include "kinds/kinds.h"
 #include "lib/err.h"
 #include "source/git.h"
@@ -321,9 +322,30 @@ static char *quoted(const char *data, size_t len)
 	return buf_detach(&b);
 }
 
+/* Whether host variables are substituted in field of res: every string
+ * field, and text only in a template. */
+static int substituted(const struct resource *res, const char *field)
+{
+	const struct field *f, *t = NULL;
+	for (f = res->kind->fields; f->name && strcmp(f->name, field); f++)
+		;
+	for (const struct field *g = res->kind->fields; g->name; g++)
+		if (g->type == FIELD_BOOL && !strcmp(g->name, "template"))
+			t = g;
+	if (!f->name || f->type == FIELD_BOOL)
+		return 0;
+	return f->type != FIELD_TEXT || (t && *(const int *)((const char *)res->spec + t->offset) == 1);
+}
+
 static int add_edit(struct capture *c, const struct resource *res, const char *field,
 		    const char *value, size_t len)
 {
+	/* a value a layer's patch wrote is not in the manifest: editing the
+	 * manifest would change nothing */
+	struct srcpos from = res_field_pos(res, field);
+	if (from.file && res->manifest && strcmp(from.file, res->manifest))
+		return err_set("'spec.%s' of %s comes from a patch in '%s' (line %d); capture it by hand",
+			       field, res->id, from.file, from.line);
 	struct mfile *m = manifest_of(c, res->manifest);
 	if (!m)
 		return -1;
@@ -333,6 +355,10 @@ static int add_edit(struct capture *c, const struct resource *res, const char *f
 	int block;
 	if (!v)
 		return -1;
+	/* the manifest is shared by hosts: never write one host's values over ${...} */
+	if (substituted(res, field) && vars_has_ref(v->str, v->len))
+		return err_set("'spec.%s' of %s in '%s' uses host variables (${...}); capture it by hand",
+			       field, res->id, m->path);
 	/* from the key (a block scalar's own position is its first content
 	 * line): past "key", blanks, ':' and blanks is where the value starts */
 	if (!key || key->quoted || offset_of(&m->text, key->line, key->col, &off) < 0 ||
@@ -467,6 +493,9 @@ static int capture_one(struct capture *c, struct change *chg)
 	if (res->kind == &kind_secret)
 		return err_set("%s is a Secret: its plaintext never goes to Git; seal the new value "
 			       "with 'driftless secret seal' and commit the ciphertext", res->id);
+	if (!res->path)
+		return err_set("%s: capture records files, directories and symlinks; change it in '%s'"
+			       " by hand (%s)", res->id, res->manifest, chg->what.len ? chg->what.ptr : "");
 	if (chg->action == ACT_CREATE || fs_lstat(&p->root, res->path, &st) < 0)
 		return err_set("%s: '%s' was removed from the host; capture does not record removals "
 			       "(set 'ensure: absent' in '%s' by hand)", res->id, res->path, res->manifest);
@@ -475,6 +504,10 @@ static int capture_one(struct capture *c, struct change *chg)
 		if (!S_ISREG(st.st_mode))
 			return err_set("%s: '%s' is no longer a regular file; capture it by hand", res->id,
 				       res->path);
+		if (strcmp(chg->oid, s->blob) && s->tmpl == 1)
+			return err_set("%s is a template ('template: true'): its content on the host has the"
+				       " host's variables filled in; change the template in '%s' by hand",
+				       res->id, s->source ? s->source : res->manifest);
 		if (strcmp(chg->oid, s->blob)) {
 			struct buf live = BUF_INIT;
 			if (fs_read(&p->root, res->path, (size_t)p->policy->max_file_size, &live) < 0)

@@ -43,6 +43,25 @@ const char *opts_config_file(const struct opts *o);
 /* mkdir -p the state directory and take its lock (flock, non-blocking). */
 int state_open(struct opts *o, int lock);
 
+struct source_opts;
+/* Credentials and pins read for one fetch; wiped by source_secrets_release. */
+struct source_secrets {
+	struct buf password, ssh_key, known_hosts;
+};
+/* Fill so (url, refs, CA, credentials from their files, the size cap and
+ * the deadline, counted from now) from c. Prints nothing; -1 with err_msg(). */
+int source_opts_load(struct source_opts *so, const struct config *c, const char *url,
+		     struct source_secrets *sec);
+void source_secrets_release(struct source_secrets *sec);
+/* A hard stop for a one-shot fetch that hangs where no callback runs: at
+ * the deadline (plus a grace) print why and exit 1. disarm: cancel it. */
+void fetch_deadline_arm(const struct config *c, const char *url);
+void fetch_deadline_disarm(void);
+/* source.verify on p's revision (strict: since the applied revision in db,
+ * when db is not NULL). 0 verified or off; 1 refused: a diagnostic is in
+ * p->diag; -1 error (err_msg()). */
+int source_verify(struct pass *p, const struct config *c, const char *state, struct db *db);
+
 int cmd_apply(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
@@ -56,6 +75,7 @@ int cmd_resume(int argc, char **argv);
 int cmd_drift(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_fleet(int argc, char **argv);
 
 /* The user running the command: "alice", or "root (sudo from alice)". */
 void invoking_user(char *out, size_t n);

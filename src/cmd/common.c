@@ -9,8 +9,16 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <signal.h>
+#include <time.h>
 #include "cmd/cmd.h"
 #include "lib/err.h"
+#include "lib/redact.h"
+#include "lib/semver.h"
+#include "lib/trust.h"
+#include "source/git.h"
+#include "source/verify.h"
+#include "state/db.h"
 
 #define DEFAULT_CONFIG "/etc/driftless/agent.yaml"
 #define DEFAULT_STATE "/var/lib/driftless"
@@ -68,7 +76,15 @@ int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const c
 		case 'r': o->repo = optarg; break;
 		case 'b': o->branch = optarg; break;
 		case 't': o->tag = optarg; break;
-		case 'S': o->semver = optarg; break;
+		case 'S': {
+			struct semver_range sr;
+			if (semver_range_parse(optarg, &sr) < 0) {
+				fprintf(stderr, "error: '--semver': %s\nusage: %s\n", err_msg(), usage);
+				return EXIT_USAGE;
+			}
+			o->semver = optarg;
+			break;
+		}
 		case 'C': o->commit = optarg; break;
 		case 'p': o->path = optarg; break;
 		case 'R': o->root = optarg; o->root_given = 1; break;
@@ -96,11 +112,13 @@ int opts_parse(struct opts *o, int argc, char **argv, const char *usage, const c
 			}
 			break;
 		case 'o':
-			/* 'H' in allowed: the command also writes csv and html */
+			/* 'H' in allowed: the command also writes csv and html; 'y': yaml */
 			if (strcmp(optarg, "text") && strcmp(optarg, "json") &&
-			    (!strchr(allowed, 'H') || (strcmp(optarg, "csv") && strcmp(optarg, "html")))) {
+			    (!strchr(allowed, 'H') || (strcmp(optarg, "csv") && strcmp(optarg, "html"))) &&
+			    (!strchr(allowed, 'y') || strcmp(optarg, "yaml"))) {
 				fprintf(stderr, "error: '-o' must be %s, not '%s'\nusage: %s\n",
-					strchr(allowed, 'H') ? "json, csv or html" : "text or json", optarg, usage);
+					strchr(allowed, 'H') ? "json, csv or html" :
+					strchr(allowed, 'y') ? "text, json or yaml" : "text or json", optarg, usage);
 				return EXIT_USAGE;
 			}
 			o->json = !strcmp(optarg, "json");
@@ -245,4 +263,129 @@ int state_open(struct opts *o, int lock)
 	free(path);
 	o->lock_fd = fd;
 	return 0;
+}
+
+/* ---- sources: credentials, caps, deadline, signatures ---- */
+
+#define SECRET_MAX (64u << 10)
+
+static void trim_end(struct buf *b)
+{
+	while (b->len && (b->ptr[b->len - 1] == '\n' || b->ptr[b->len - 1] == '\r' ||
+			  b->ptr[b->len - 1] == ' ' || b->ptr[b->len - 1] == '\t'))
+		b->ptr[--b->len] = '\0';
+}
+
+int source_opts_load(struct source_opts *so, const struct config *c, const char *url,
+		     struct source_secrets *sec)
+{
+	const char *pw = c->auth.token_file ? c->auth.token_file : c->auth.password_file;
+	struct timespec ts;
+
+	memset(sec, 0, sizeof(*sec));
+	so->url = url;
+	so->branch = c->branch;
+	so->tag = c->tag;
+	so->commit = c->commit;
+	so->semver = c->semver;
+	so->ca_file = c->ca_file;
+	so->max_bytes = c->max_fetch_size;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	so->deadline_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + c->fetch_timeout_ms;
+	so->username = c->auth.username;
+	if (pw) {
+		if (trust_file_read(pw, c->auth.token_file ? "source.auth.tokenFile" :
+				    "source.auth.passwordFile", TRUST_SECRET, SECRET_MAX,
+				    &sec->password) < 0)
+			goto fail;
+		trim_end(&sec->password);
+		if (!sec->password.len) {
+			err_set("'%s' is empty", pw);
+			goto fail;
+		}
+		so->password = sec->password.ptr;
+	}
+	if (c->auth.ssh_key) {
+		if (trust_file_read(c->auth.ssh_key, "source.auth.sshKey", TRUST_SECRET, SECRET_MAX,
+				    &sec->ssh_key) < 0)
+			goto fail;
+		if (!strstr(sec->ssh_key.ptr ? sec->ssh_key.ptr : "", "PRIVATE KEY-----")) {
+			err_set("'source.auth.sshKey' ('%s') is not a private key in OpenSSH or PEM"
+				" format", c->auth.ssh_key);
+			goto fail;
+		}
+		so->ssh_key = sec->ssh_key.ptr;
+	}
+	if (c->auth.known_hosts) {
+		if (trust_file_read(c->auth.known_hosts, "source.auth.knownHosts", TRUST_ANCHOR,
+				    SECRET_MAX * 16, &sec->known_hosts) < 0)
+			goto fail;
+		so->known_hosts = sec->known_hosts.ptr ? sec->known_hosts.ptr : "";
+		so->known_hosts_file = c->auth.known_hosts;
+	}
+	return 0;
+fail:
+	source_secrets_release(sec);
+	return -1;
+}
+
+void source_secrets_release(struct source_secrets *sec)
+{
+	struct buf *v[] = { &sec->password, &sec->ssh_key, &sec->known_hosts };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (v[i]->ptr)
+			redact_wipe(v[i]->ptr, v[i]->cap);
+		buf_release(v[i]);
+	}
+}
+
+static char deadline_msg[512];
+static size_t deadline_len;
+
+static void on_deadline(int sig)
+{
+	(void)sig;
+	if (write(STDERR_FILENO, deadline_msg, deadline_len) < 0)
+		(void)0;
+	_exit(EXIT_ERR);
+}
+
+void fetch_deadline_arm(const struct config *c, const char *url)
+{
+	char *safe = gitsrc_redact_url(url);
+	int n = snprintf(deadline_msg, sizeof(deadline_msg),
+			 "error: fetching from '%s' took longer than the deadline ('source.timeout');"
+			 " stopped\n", safe);
+	free(safe);
+	deadline_len = n > 0 && (size_t)n < sizeof(deadline_msg) ? (size_t)n : 0;
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_deadline;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	/* the transfer callbacks stop a fetch that still moves at the deadline;
+	 * this is for one that hangs where no callback runs */
+	alarm((unsigned)((c->fetch_timeout_ms + 999) / 1000) + 2);
+}
+
+void fetch_deadline_disarm(void)
+{
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
+}
+
+int source_verify(struct pass *p, const struct config *c, const char *state, struct db *db)
+{
+	struct verify_opts v = { .mode = (enum verify_mode)c->verify.mode,
+				 .allowed_signers = c->verify.allowed_signers,
+				 .gpg_keyring = c->verify.gpg_keyring, .state_dir = state };
+	if (v.mode == VERIFY_OFF)
+		return 0;
+	struct arena tmp;
+	arena_init(&tmp);
+	const char *applied = db ? db_meta_get(db, "applied_revision", &tmp) : NULL;
+	int r = verify_revision(p->git, &v, p->rev.oid, applied);
+	arena_release(&tmp);
+	if (r > 0)
+		diag_add(&p->diag, NULL, 0, 0, "%s", err_msg());
+	return r;
 }

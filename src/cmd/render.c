@@ -100,6 +100,7 @@ int render_status(struct db *db, int json, struct buf *out)
 	int susp = db_suspend_active(db, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &a, &sp) == 1;
 	char until[32] = "";
 	const char *held = db_meta_get(db, "held_revision", &a);
+	const char *fleet = db_meta_get(db, "fleet", &a);	/* fleet: the agent's link to etcd */
 	if (susp)
 		render_time(until, sizeof(until), sp.until_ms);
 	if (json) {
@@ -142,6 +143,8 @@ int render_status(struct db *db, int json, struct buf *out)
 		buf_add_json_str(b, vals[11]);
 		buf_adds(b, ",\"stateRebuilt\":");
 		buf_add_json_str(b, vals[12]);
+		buf_adds(b, ",\"fleet\":");
+		buf_add_json_str(b, fleet);
 		buf_addf(b, ",\"recentDrift\":[%s]}\n", dl.out.ptr ? dl.out.ptr : "");
 	} else {
 		if (susp) {
@@ -166,6 +169,8 @@ int render_status(struct db *db, int json, struct buf *out)
 			buf_addf(b, "source:             ok, last fetched at %s\n", fetched);
 		if (vals[12])
 			buf_addf(b, "state:              %s\n", vals[12]);
+		if (fleet)
+			buf_addf(b, "fleet:              %s\n", fleet);
 		if (vals[11])
 			buf_addf(b, "bad revision:       %s (crashed the agent; skipped until a newer one)\n",
 				 vals[11]);

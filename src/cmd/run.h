@@ -13,6 +13,7 @@ struct run {
 	int import_dir;		/* validate DIR: the working copy, not a commit */
 	int fresh;		/* validated now (not from the cache): store it at the end */
 	int readonly;		/* drift, capture: next to a running agent, offline, no lock */
+	int nocache;		/* plan -o yaml: parse the revision, never the desired-state cache */
 };
 
 /* fetch -> resolve -> read tree -> parse -> validate; prints its errors.

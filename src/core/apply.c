@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include "core/pass.h"
 #include "lib/err.h"
+#include "source/git.h"
 #include "state/db.h"
 
 static int64_t now_ms(void)
@@ -35,18 +36,48 @@ static void fail(struct change *c, enum outcome o, const char *msg)
 	c->res->failed = 1;
 }
 
-/* A resource the inventory holds but Git no longer declares. */
+/* The spec field of kind k called name, or NULL. */
+static const struct field *kind_field(const struct kind *k, const char *name)
+{
+	for (const struct field *f = k->fields; name && f->name; f++)
+		if (!strcmp(f->name, name))
+			return f;
+	return NULL;
+}
+
+/* A resource the inventory holds but Git no longer declares. A path-less
+ * one is named by its key (kind->key_field) and says 'ensure: absent', so
+ * its kind's observe() tells whether there is anything to remove. */
 static struct resource *prune_resource(struct pass *p, struct inv_entry *e)
 {
 	const struct kind *k = kind_find(e->kind);
-	if (!k || !e->path)
+	if (!k || (!e->path && k->path_offset != SIZE_MAX))
 		return NULL;
 	struct resource *r = pass_new_resource(p, k);
 	r->id = e->id;
 	r->name = strchr(e->id, '/') ? strchr(e->id, '/') + 1 : e->id;
-	r->path = e->path;
-	*(const char **)((char *)r->spec + k->path_offset) = e->path;
+	r->order = e->order;
+	if (k->path_offset != SIZE_MAX) {
+		r->path = e->path;
+		*(const char **)((char *)r->spec + k->path_offset) = e->path;
+		return r;
+	}
+	const struct field *key = kind_field(k, k->key_field);
+	const struct field *ens = kind_field(k, "ensure");
+	if (key && e->content && *e->content)
+		*(const char **)((char *)r->spec + key->offset) = e->content;
+	for (int i = 0; ens && ens->type == FIELD_ENUM && ens->enums[i]; i++)
+		if (!strcmp(ens->enums[i], "absent"))
+			*(int *)((char *)r->spec + ens->offset) = i;
 	return r;
+}
+
+/* The key of a path-less inventory row, when its kind can prune by key. */
+static const char *prune_key(const struct inv_entry *e)
+{
+	const struct kind *k = kind_find(e->kind);
+	return k && k->path_offset == SIZE_MAX && kind_field(k, k->key_field) && e->content &&
+			       *e->content ? e->content : NULL;
 }
 
 static int depth_of(const char *path)
@@ -60,6 +91,13 @@ static int depth_of(const char *path)
 static int cmp_prune(const void *a, const void *b)
 {
 	const struct change *x = a, *y = b;
+	/* paths first; then path-less objects (accounts, packages) in the
+	 * reverse of the order they were applied in: a User before its Group */
+	if (!x->res->path || !y->res->path) {
+		if (x->res->path || y->res->path)
+			return x->res->path ? -1 : 1;
+		return (y->res->order > x->res->order) - (y->res->order < x->res->order);
+	}
 	int dx = depth_of(x->res->path), dy = depth_of(y->res->path);
 	if (dx != dy)
 		return dy - dx;		/* deepest first: children before parents */
@@ -97,6 +135,25 @@ static void plan_prune(struct pass *p, struct inv_entry *e, int *nprune)
 		return;
 	struct change *c = add_change(p, r);
 	c->inv = e;
+	if (!e->path) {
+		if (!prune_key(e)) {
+			c->action = ACT_NONE;
+			buf_adds(&c->what, "no longer managed");
+			return;
+		}
+		if (r->kind->observe(r, p, c) < 0) {
+			fail(c, OUT_FAILED, err_msg());
+			return;
+		}
+		if (c->action != ACT_DELETE) {
+			c->action = ACT_NONE;
+			buf_reset(&c->what);
+			buf_adds(&c->what, "already gone");
+			return;
+		}
+		(*nprune)++;
+		return;
+	}
 	struct stat st;
 	int rc = fs_lstat(&p->root, e->path, &st);
 	if (rc < 0) {
@@ -163,13 +220,46 @@ static void plan_one(struct pass *p, struct resource *res)
 	}
 	if (c->exists && c->type == NODE_FILE)
 		c->foreign = !c->inv || !c->inv->content || strcmp(c->inv->content, c->oid);
+	/* a path-less resource whose key changed (a renamed account) manages
+	 * another object now: the old one is pruned, the new one is new */
+	struct inv_entry *moved = NULL;
+	if (c->inv && !res->path && c->key && prune_key(c->inv) && strcmp(c->inv->content, c->key)) {
+		moved = c->inv;
+		c->inv = NULL;
+	}
 	if (!c->inv && c->exists && c->action != ACT_NONE && c->action != ACT_DELETE &&
-	    !res->adopt && !p->rebuilding && res->kind != kind_find("Directory")) {
-		char *m = xasprintf("'%s' already exists and was not created by driftless;"
+	    !res->adopt && !p->rebuilding && !res->kind->adopt_free) {
+		char *m = res->path ?
+			  xasprintf("'%s' already exists and was not created by driftless;"
 				    " set 'adopt: true' to take it over (its content is backed up first)",
-				    res->path);
+				    res->path) :
+			  xasprintf("%s '%s' already exists and was not created by driftless;"
+				    " set 'adopt: true' to take it over", res->kind->name,
+				    c->key ? c->key : res->name);
 		fail(c, OUT_FAILED, m);
 		free(m);
+		return;
+	}
+	if (moved) {
+		size_t ci = (size_t)(c - p->changes), before = p->nchanges;
+		struct inv_entry *old = arena_alloc(&p->arena, sizeof(*old));
+		*old = *moved;
+		int dummy = 0;
+		if (old->created)
+			plan_prune(p, old, &dummy);
+		if (p->nchanges > before) {
+			/* the old one goes first: the new one may reuse its uid */
+			struct change t = p->changes[ci];
+			p->changes[ci] = p->changes[ci + 1];
+			p->changes[ci + 1] = t;
+			p->changes[ci].inv = NULL;	/* the id stays in the inventory */
+			ci++;
+		}
+		c = &p->changes[ci];
+		c->inv = moved;	/* the row is rewritten with the new key */
+		c->created = !c->exists;
+		if (c->action != ACT_NONE)
+			res->changed = 1;
 		return;
 	}
 	c->created = c->inv ? c->inv->created : !c->exists;
@@ -214,6 +304,7 @@ int pass_plan_subset(struct pass *p, struct resource **list, size_t n)
 {
 	changes_reset(p);
 	fs_root_forget(&p->root);
+	pass_memo_reset(p);
 	p->started_ns = now_ms() * 1000000;
 	for (size_t i = 0; i < n; i++)
 		plan_one(p, list[i]);
@@ -223,6 +314,7 @@ int pass_plan_subset(struct pass *p, struct resource **list, size_t n)
 int pass_plan(struct pass *p, struct db *db)
 {
 	fs_root_forget(&p->root);
+	pass_memo_reset(p);
 	if (db) {
 		if (db_inv_load(db, &p->arena, &p->inv) < 0 || db_stat_load(db, &p->arena, &p->stats) < 0)
 			return -1;
@@ -294,7 +386,7 @@ static int record_inventory(struct pass *p, struct change *c)
 	}
 	if (!res->digest[0])
 		return 0;
-	const char *content = c->new_oid[0] ? c->new_oid : c->oid;
+	const char *content = c->key ? c->key : c->new_oid[0] ? c->new_oid : c->oid;
 	if (c->inv && c->action == ACT_NONE && c->inv->digest && !strcmp(c->inv->digest, res->digest) &&
 	    c->inv->path && res->path && !strcmp(c->inv->path, res->path) &&
 	    !strcmp(c->inv->content ? c->inv->content : "", content) && !c->drifted)
@@ -310,7 +402,9 @@ static int record_inventory(struct pass *p, struct change *c)
 		.content = content,
 		.order = res->order,
 	};
-	if (c->action == ACT_CREATE || c->action == ACT_UPDATE)
+	if (!res->path)
+		e.type = NODE_NONE;
+	else if (c->action == ACT_CREATE || c->action == ACT_UPDATE)
 		e.type = res->kind == kind_find("Directory") ? NODE_DIR :
 			 res->kind == kind_find("Symlink") ? NODE_LINK : NODE_FILE;
 	if (c->drifted && c->action == ACT_NONE)
@@ -366,6 +460,45 @@ static void flush_staged(struct pass *p)
 	fs_batch_release(&p->root, b);
 }
 
+/* Hand the kind of changes[first] every change of its own that is ready
+ * now: something to do, not failed, and each dependency either done before
+ * this point or in the batch itself. The kind does them in one go (one apt
+ * transaction); apply() then reports each one's outcome in order. */
+static void run_batch(struct pass *p, size_t first)
+{
+	const struct kind *k = p->changes[first].res->kind;
+	struct change **v = xmalloc((p->nchanges - first) * sizeof(*v));
+	struct hmap pending;
+	size_t n = 0;
+	hmap_init(&pending);
+	for (size_t j = first; j < p->nchanges; j++) {
+		struct change *c = &p->changes[j];
+		struct resource *res = c->res;
+		if (c->action == ACT_NONE || c->outcome == OUT_FAILED || c->batched)
+			continue;
+		int ready = res->kind == k;
+		for (size_t d = 0; ready && d < res->ndeps; d++)
+			if (res->deps[d]->failed || hmap_get(&pending, res->deps[d]->id))
+				ready = 0;
+		if (ready) {
+			c->batched = 1;
+			v[n++] = c;
+		} else {
+			hmap_put(&pending, res->id, res);
+		}
+	}
+	hmap_release(&pending);
+	if (n && k->apply_batch(v, n, p) < 0) {
+		char *why = xstrdup(err_msg());
+		for (size_t j = 0; j < n; j++) {
+			free(v[j]->error);
+			v[j]->error = xstrdup(why);
+		}
+		free(why);
+	}
+	free(v);
+}
+
 int pass_apply(struct pass *p)
 {
 	fs_root_forget(&p->root);
@@ -386,8 +519,8 @@ int pass_apply(struct pass *p)
 				continue;
 			struct inv_entry e = { .id = c->res->id, .kind = c->res->kind->name,
 					       .path = c->res->path, .type = NODE_NONE, .created = 1,
-					       .prune = c->res->prune, .digest = "", .content = "",
-					       .order = c->res->order };
+					       .prune = c->res->prune, .digest = "",
+					       .content = c->key ? c->key : "", .order = c->res->order };
 			r = db_inv_put(p->db, &e);
 		}
 		if (!r)
@@ -445,8 +578,11 @@ int pass_apply(struct pass *p)
 				c->outcome = OUT_UNCHANGED;
 				continue;
 			}
-		} else
+		} else {
+			if (res->kind->apply_batch && !c->batched)
+				run_batch(p, i);
 			r = res->kind->apply(c, p);
+		}
 		c->ms = now_ms() - t0;
 		if (r < 0) {
 			fail(c, OUT_FAILED, err_msg());
@@ -458,6 +594,8 @@ int pass_apply(struct pass *p)
 		} else {
 			c->outcome = c->action == ACT_CREATE ? OUT_CREATED :
 				     c->action == ACT_UPDATE ? OUT_UPDATED : OUT_DELETED;
+			free(c->error);	/* a batch failure this change survived */
+			c->error = NULL;
 			if (c->staged) {
 				res->staged = 1;
 				p->staged = xrealloc(p->staged, p->batch.n * sizeof(*p->staged));
@@ -567,6 +705,10 @@ int pass_record(struct pass *p, const char *command)
 		r = db_meta_set(p->db, "applied_source", p->git_url);
 	if (!r)
 		r = db_meta_set(p->db, "applied_entry", p->entry ? p->entry : "");
+	/* how it was chosen, for pass_check_rewind; kept when the same revision
+	 * is applied again (an agent start, a full pass) */
+	if (!r && p->selector && (!applied || strcmp(applied, p->rev.oid)))
+		r = db_meta_set(p->db, "applied_selector", p->selector);
 	char *rootabs = p->root.path ? realpath(p->root.path, NULL) : NULL;
 	if (!r && rootabs)
 		r = db_meta_set(p->db, "applied_root", rootabs);
@@ -616,3 +758,62 @@ void pass_record_rejection(struct pass *p, struct db *db, const char *command)
 	buf_release(&why);
 }
 
+
+/* ---- a remote that went backwards ---- */
+
+#define REWIND_MSG "the remote went backwards"
+
+void pass_set_selector(struct pass *p, const char *branch, const char *tag, const char *semver,
+		       const char *commit)
+{
+	char key[41];
+	const char *url = p->git_url ? p->git_url : "";
+	/* the source by a hash of its URL: a URL may carry credentials */
+	gitsrc_hash_blob(url, strlen(url), key);
+	p->selector = branch ? arena_printf(&p->arena, "branch %s %.16s", branch, key) :
+		      tag ? arena_printf(&p->arena, "tag %s %.16s", tag, key) :
+		      semver ? arena_printf(&p->arena, "semver %s %.16s", semver, key) :
+		      commit ? arena_printf(&p->arena, "commit %s %.16s", commit, key) :
+			       arena_printf(&p->arena, "default %.16s", key);
+}
+
+int pass_check_rewind(struct pass *p, int allow)
+{
+	/* tags and commits are pins: moving one is deliberate */
+	if (!p->db || !p->selector || !p->git || !strncmp(p->selector, "tag ", 4) ||
+	    !strncmp(p->selector, "commit ", 7))
+		return 0;
+	char *applied = db_meta_get(p->db, "applied_revision", &p->arena);
+	char *sel = db_meta_get(p->db, "applied_selector", &p->arena);
+	/* another branch, range or source than last time: deliberate too */
+	if (!applied || !sel || strcmp(sel, p->selector))
+		return 0;
+	int r = gitsrc_descendant(p->git, p->rev.oid, applied);
+	if (r < 0) {
+		diag_add(&p->diag, NULL, 0, 0, "cannot tell whether %.12s descends from the applied"
+			 " revision %.12s: %s", p->rev.oid, applied, err_msg());
+		return -1;
+	}
+	if (r != 0)
+		return 0;	/* a descendant, or the applied commit is not cached: cannot tell */
+	if (allow)
+		return 1;
+	diag_add(&p->diag, NULL, 0, 0, REWIND_MSG ": %.12s does not descend from the applied revision"
+		 " %.12s (a force-push or a reset); the applied revision stays; set"
+		 " 'source.allowRewind: true' to accept it", p->rev.oid, applied);
+	return -1;
+}
+
+int pass_rewind_retry(struct db *db, const char *oid, int allow)
+{
+	struct arena a;
+	int r = 0;
+	if (!allow)
+		return 0;
+	arena_init(&a);
+	char *rej = db_meta_get(db, "rejected_revision", &a);
+	char *why = db_meta_get(db, "rejected_reason", &a);
+	r = rej && why && !strcmp(rej, oid) && !strncmp(why, REWIND_MSG, strlen(REWIND_MSG));
+	arena_release(&a);
+	return r;
+}

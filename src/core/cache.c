@@ -14,9 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/pass.h"
+#include "core/vars.h"
 #include "lib/err.h"
 
-#define CACHE_MAGIC "DLCACHE1"
+#define CACHE_MAGIC "DLCACHE2"
 #define CACHE_MAX (512u << 20)
 
 static void put_u32(struct buf *b, uint32_t v)
@@ -63,7 +64,8 @@ static void cache_key(struct pass *p, struct buf *key)
 		buf_addf(key, "root %s\n", pol->roots[i]);
 	for (size_t i = 0; pol->kinds_set && i < pol->nkinds; i++)
 		buf_addf(key, "kind %s\n", pol->kinds[i]);
-	buf_addf(key, "setid %d max %llu\n", pol->allow_setid, (unsigned long long)pol->max_file_size);
+	buf_addf(key, "setid %d max %llu rootacct %d\n", pol->allow_setid,
+		 (unsigned long long)pol->max_file_size, pol->allow_root_accounts);
 	for (size_t i = 0; pol->owners_set && i < pol->nowners; i++)
 		buf_addf(key, "owner %s\n", pol->owners[i]);
 	for (size_t i = 0; pol->groups_set && i < pol->ngroups; i++)
@@ -81,6 +83,17 @@ static void cache_key(struct pass *p, struct buf *key)
 			 st.st_mtim.tv_nsec, (long long)st.st_size);
 	else
 		buf_addf(key, "identity %s -\n", p->identity_file ? p->identity_file : "");
+	/* host variables are not in the commit: their values are part of the key */
+	const struct vars *v = p->vars;
+	if (v) {
+		buf_addf(key, "host %zu:%s %zu:%s %zu:%s\n", strlen(v->host_name), v->host_name,
+			 strlen(v->host_os), v->host_os, strlen(v->host_arch), v->host_arch);
+		for (size_t i = 0; i < v->n; i++)
+			buf_addf(key, "var %zu:%s %zu:%s\n", strlen(v->keys[i]), v->keys[i],
+				 strlen(v->vals[i]), v->vals[i]);
+	} else {
+		buf_adds(key, "vars -\n");
+	}
 }
 
 int cache_store(struct pass *p, const char *state_dir)
@@ -115,6 +128,20 @@ int cache_store(struct pass *p, const char *state_dir)
 		put_u32(&b, r->parent ? (uint32_t)(uintptr_t)hmap_get(&index, r->parent->id) : 0);
 		buf_add(&b, r->digest, sizeof(r->digest));
 		put_u32(&b, (uint32_t)r->order);
+		/* positions of fields a layer's patch wrote (capture must not edit
+		 * the manifest for those); the others are in the manifest */
+		uint32_t nforeign = 0;
+		for (size_t f = 0; r->fpos && k->fields[f].name; f++)
+			nforeign += r->fpos[f].file && r->manifest && strcmp(r->fpos[f].file, r->manifest);
+		put_u32(&b, nforeign);
+		for (size_t f = 0; nforeign && k->fields[f].name; f++) {
+			if (!r->fpos[f].file || !r->manifest || !strcmp(r->fpos[f].file, r->manifest))
+				continue;
+			put_u32(&b, (uint32_t)f);
+			put_cstr(&b, r->fpos[f].file);
+			put_u32(&b, (uint32_t)r->fpos[f].line);
+			put_u32(&b, (uint32_t)r->fpos[f].col);
+		}
 		put_u32(&b, (uint32_t)r->ndeps);
 		for (size_t d = 0; d < r->ndeps; d++)
 			put_u32(&b, (uint32_t)(uintptr_t)hmap_get(&index, r->deps[d]->id));
@@ -126,6 +153,15 @@ int cache_store(struct pass *p, const char *state_dir)
 				put_cstr(&b, *(const char *const *)slot);
 			else if (f->type == FIELD_TEXT)
 				put_str(&b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
+			else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
+				const char *const *l = *(const char *const *const *)slot;
+				size_t n = 0;
+				while (l && l[n])
+					n++;
+				put_u32(&b, l ? (uint32_t)n : UINT32_MAX);
+				for (size_t j = 0; j < n; j++)
+					put_cstr(&b, l[j]);
+			}
 		}
 	}
 	char *dir = xasprintf("%s/cache", state_dir);
@@ -257,6 +293,25 @@ int cache_load(struct pass *p, const char *state_dir)
 		res->digest[sizeof(res->digest) - 1] = '\0';
 		r.p += sizeof(res->digest);
 		res->order = (int)get_u32(&r);
+		uint32_t nforeign = get_u32(&r), nfields = 0;
+		while (kk->fields[nfields].name)
+			nfields++;
+		if (r.bad || nforeign > nfields) {
+			r.bad = 1;
+			break;
+		}
+		if (nforeign)
+			res->fpos = arena_alloc(&p->arena, (nfields + 1) * sizeof(*res->fpos));
+		for (uint32_t j = 0; j < nforeign && !r.bad; j++) {
+			uint32_t f = get_u32(&r);
+			const char *from = get_str(&r, &p->arena, NULL);
+			int line = (int)get_u32(&r), col = (int)get_u32(&r);
+			if (f >= nfields || !from) {
+				r.bad = 1;
+				break;
+			}
+			res->fpos[f] = (struct srcpos){ from, line, col };
+		}
 		uint32_t nd = get_u32(&r);
 		if (r.bad || nd > count) {
 			r.bad = 1;
@@ -281,6 +336,20 @@ int cache_load(struct pass *p, const char *state_dir)
 				size_t len = 0;
 				t->ptr = get_str(&r, &p->arena, &len);
 				t->len = len;
+			} else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
+				uint32_t cnt = get_u32(&r);
+				const char **l = NULL;
+				if (cnt != UINT32_MAX && !r.bad) {
+					if (cnt > (uint32_t)(r.end - r.p) / 4) {
+						r.bad = 1;
+						break;
+					}
+					l = arena_alloc(&p->arena, ((size_t)cnt + 1) * sizeof(*l));
+					for (uint32_t j = 0; j < cnt && !r.bad; j++)
+						if (!(l[j] = get_str(&r, &p->arena, NULL)))
+							r.bad = 1;
+				}
+				*(const char ***)slot = l;
 			}
 		}
 		if (kk->path_offset != SIZE_MAX)

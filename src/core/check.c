@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Identifier and path hygiene: the first gate every string from Git passes. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "core/check.h"
@@ -106,6 +107,64 @@ const char *check_account(const char *s)
 	return NULL;
 }
 
+const char *check_account_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n && strspn(s, "0123456789") == n)
+		return "must be a name, not a number ([A-Za-z_][A-Za-z0-9_.-]*)";
+	return check_account(s);
+}
+
+const char *check_numeric_id(const char *s, unsigned long *out)
+{
+	size_t n = strlen(s);
+	if (!n || n > 10 || strspn(s, "0123456789") != n || (n > 1 && s[0] == '0'))
+		return "must be a number like 1000";
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (v >= 4294967295ull)
+		return "is out of range";
+	*out = (unsigned long)v;
+	return NULL;
+}
+
+const char *check_package_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 2 || n > 128)
+		return "must be 2 to 128 characters";
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			 (i > 0 && (c == '+' || c == '-' || c == '.'));
+		if (!ok)
+			return "must be a Debian package name ([a-z0-9][a-z0-9+.-]+)";
+	}
+	return NULL;
+}
+
+const char *check_package_version(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 128)
+		return "must be 1 to 128 characters";
+	if (s[0] < '0' || s[0] > '9')
+		return "must start with a digit (a Debian version: [epoch:]upstream[-revision])";
+	const char *colon = strchr(s, ':');
+	if (colon && (strchr(colon + 1, ':') || strspn(s, "0123456789") != (size_t)(colon - s)))
+		return "must be a Debian version: [epoch:]upstream[-revision]";
+	if (colon && (colon[1] < '0' || colon[1] > '9'))
+		return "must be a Debian version: the upstream version starts with a digit";
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '+' || c == '~' || c == '-' || c == ':'))
+			return "must be a Debian version ([A-Za-z0-9.+~:-])";
+	}
+	if (s[n - 1] == '-')
+		return "must not end with '-'";
+	return NULL;
+}
+
 /* Normalise the components of s onto out (which already holds olen bytes;
  * floor is the length that ".." may not pop below). */
 static const char *norm_components(char *out, size_t *olen, const char *s, size_t len,
@@ -160,8 +219,8 @@ const char *check_host_path(struct arena *a, const char *s, size_t len, const ch
 	return NULL;
 }
 
-const char *check_repo_path(struct arena *a, const char *base, const char *s, size_t len,
-			    const char **out)
+static const char *repo_path(struct arena *a, const char *base, const char *s, size_t len,
+			     const char **out, int allow_root)
 {
 	const char *e = check_text(a, s, len);
 	if (e)
@@ -179,10 +238,22 @@ const char *check_repo_path(struct arena *a, const char *base, const char *s, si
 	e = norm_components(o, &olen, s, len, 1, 0);
 	if (e)
 		return e;
-	if (!olen)
+	if (!olen && !allow_root)
 		return "names the repository root, not a file";
 	*out = o;
 	return NULL;
+}
+
+const char *check_repo_path(struct arena *a, const char *base, const char *s, size_t len,
+			    const char **out)
+{
+	return repo_path(a, base, s, len, out, 0);
+}
+
+const char *check_repo_dir(struct arena *a, const char *base, const char *s, size_t len,
+			   const char **out)
+{
+	return repo_path(a, base, s, len, out, 1);
 }
 
 int path_under(const char *path, const char *root)

@@ -20,6 +20,16 @@ const char *check_name(const char *s);
 
 /* owner/group: a number, or [A-Za-z_][A-Za-z0-9_.-]*$? up to 32 bytes, no leading '-' */
 const char *check_account(const char *s);
+/* The name of a User or Group: as check_account, but never all digits
+ * (so never '-', ':', ',', '/', whitespace or a newline). */
+const char *check_account_name(const char *s);
+/* A numeric uid or gid: decimal digits, below 2^32 - 1. */
+const char *check_numeric_id(const char *s, unsigned long *out);
+/* A Debian package name: [a-z0-9][a-z0-9+.-]+ (at least two characters). */
+const char *check_package_name(const char *s);
+/* A Debian version: [epoch:]upstream[-revision] from [A-Za-z0-9.+~:-],
+ * starting with a digit. */
+const char *check_package_version(const char *s);
 
 /* An absolute host path: normalised into *out (no "//", no "." components,
  * no trailing '/'), ".." refused, control characters refused. */
@@ -29,6 +39,11 @@ const char *check_host_path(struct arena *a, const char *s, size_t len, const ch
  * joined and normalised into *out; may not leave the repository. */
 const char *check_repo_path(struct arena *a, const char *base, const char *s, size_t len,
 			    const char **out);
+
+/* The same, where the repository root itself ("") is a valid answer (a
+ * layer's resources name directories). */
+const char *check_repo_dir(struct arena *a, const char *base, const char *s, size_t len,
+			   const char **out);
 
 /* Non-NULL when a component of the repository path names git metadata in
  * any spelling a file system might fold to ".git" (".GIT", ".git ", ".git.",

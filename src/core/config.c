@@ -6,7 +6,10 @@
 #include <strings.h>
 #include "core/check.h"
 #include "core/config.h"
+#include "core/vars.h"
 #include "lib/err.h"
+#include "lib/semver.h"
+#include "source/verify.h"
 #include "source/yaml.h"
 
 void config_init(struct config *c)
@@ -20,6 +23,8 @@ void config_init(struct config *c)
 	c->prune = 1;
 	c->interval_ms = 60000;
 	c->full_resync_ms = 600000;
+	c->fetch_timeout_ms = 300000;
+	c->max_fetch_size = (uint64_t)1 << 30;
 	c->listen = NULL;	/* the HTTP surface is off unless configured (docs/http.md) */
 }
 
@@ -267,15 +272,304 @@ notify:
 	}
 }
 
+/* An absolute path setting of a mapping under source:. */
+static const char *abs_path(struct config *c, struct ynode *m, const char *key, const char *what,
+			    struct diag *d)
+{
+	struct ynode *v = yaml_map_get(m, key);
+	const char *p = v ? str(d, c->file, v, what) : NULL;
+	if (p && p[0] != '/') {
+		diag_add(d, c->file, v->line, v->col, "'%s' must be an absolute path", what);
+		return NULL;
+	}
+	return p;
+}
+
+/* "1048576", "512k", "64M", "1G" (powers of 1024) -> bytes; 0 when invalid. */
+static uint64_t byte_size(const char *s)
+{
+	char *end;
+	if (!s || !*s || *s < '0' || *s > '9')
+		return 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	if (*end == 'k' || *end == 'K')
+		shift = 10;
+	else if (*end == 'M')
+		shift = 20;
+	else if (*end == 'G')
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end == 'i' && shift)
+		end++;
+	if (*end == 'B' && shift)
+		end++;
+	if (*end || v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+/* source.auth, source.verify, source.timeout and source.maxFetchSize. */
+static void source_security(struct config *c, struct ynode *s, struct diag *d)
+{
+	const char *f = c->file;
+	struct ynode *v;
+	if ((v = yaml_map_get(s, "timeout")))
+		duration(d, f, v, "source.timeout", &c->fetch_timeout_ms);
+	if ((v = yaml_map_get(s, "maxFetchSize"))) {
+		const char *t = str(d, f, v, "source.maxFetchSize");
+		uint64_t n = byte_size(t);
+		if (t && !n)
+			diag_add(d, f, v->line, v->col, "'source.maxFetchSize' must be a size like"
+				 " 1073741824, 512M or 1G");
+		else if (t)
+			c->max_fetch_size = n;
+	}
+	if ((v = yaml_map_get(s, "auth"))) {
+		static const char *const keys[] = { "tokenFile", "username", "passwordFile", "sshKey",
+			"knownHosts", NULL };
+		if (v->type != YNODE_MAP) {
+			diag_add(d, f, v->line, v->col, "'source.auth' must be a mapping like {tokenFile:"
+				 " FILE} or {sshKey: FILE, knownHosts: FILE}");
+		} else {
+			known(d, f, v, "source.auth.", keys);
+			c->auth.token_file = abs_path(c, v, "tokenFile", "source.auth.tokenFile", d);
+			c->auth.password_file = abs_path(c, v, "passwordFile", "source.auth.passwordFile", d);
+			c->auth.ssh_key = abs_path(c, v, "sshKey", "source.auth.sshKey", d);
+			c->auth.known_hosts = abs_path(c, v, "knownHosts", "source.auth.knownHosts", d);
+			struct ynode *u = yaml_map_get(v, "username");
+			if (u)
+				c->auth.username = str(d, f, u, "source.auth.username");
+			if (c->auth.token_file && c->auth.password_file)
+				diag_add(d, f, v->line, v->col, "'source.auth' takes 'tokenFile' or"
+					 " 'passwordFile', not both");
+			if (c->auth.password_file && !c->auth.username && !u)
+				diag_add(d, f, v->line, v->col, "'source.auth.passwordFile' needs"
+					 " 'source.auth.username'");
+			if (c->auth.ssh_key && !c->auth.known_hosts && !yaml_map_get(v, "knownHosts"))
+				diag_add(d, f, v->line, v->col, "'source.auth.sshKey' needs"
+					 " 'source.auth.knownHosts' to pin the server's host key");
+		}
+	}
+	if ((v = yaml_map_get(s, "verify"))) {
+		static const char *const keys[] = { "allowedSigners", "gpgKeyring", "mode", NULL };
+		if (v->type != YNODE_MAP) {
+			diag_add(d, f, v->line, v->col, "'source.verify' must be a mapping like"
+				 " {allowedSigners: FILE, mode: head}");
+			return;
+		}
+		known(d, f, v, "source.verify.", keys);
+		c->verify.allowed_signers = abs_path(c, v, "allowedSigners",
+						     "source.verify.allowedSigners", d);
+		c->verify.gpg_keyring = abs_path(c, v, "gpgKeyring", "source.verify.gpgKeyring", d);
+		c->verify.mode = VERIFY_HEAD;
+		struct ynode *m = yaml_map_get(v, "mode");
+		const char *ms = m ? str(d, f, m, "source.verify.mode") : NULL;
+		if (ms && !strcmp(ms, "strict"))
+			c->verify.mode = VERIFY_STRICT;
+		else if (ms && strcmp(ms, "head"))
+			diag_add(d, f, m->line, m->col, "'source.verify.mode' must be head or strict");
+		if (!yaml_map_get(v, "allowedSigners") && !yaml_map_get(v, "gpgKeyring"))
+			diag_add(d, f, v->line, v->col, "'source.verify' needs 'allowedSigners' or"
+				 " 'gpgKeyring'");
+	}
+}
+
+/* fleet: etcd endpoints, identity in the fleet, rollout pacing, TLS and
+ * authentication (docs/fleet.md). */
+static int fleet_name_valid(const char *s)
+{
+	return s && *s && strlen(s) <= 253 && strcmp(s, ".") && strcmp(s, "..") &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(s);
+}
+
+static void fleet_keys(struct config *c, struct ynode *root, struct diag *d)
+{
+	static const char *const keys[] = { "endpoints", "prefix", "name", "group", "leaseTTL",
+		"timeout", "rollout", "tls", "auth", NULL };
+	const char *f = c->file;
+	struct fleet_config *fc = &c->fleet;
+	struct ynode *m = yaml_map_get(root, "fleet"), *v, *w;
+	if (!m)
+		return;
+	if (m->type != YNODE_MAP) {
+		diag_add(d, f, m->line, m->col, "'fleet' must be a mapping with 'endpoints'");
+		return;
+	}
+	known(d, f, m, "fleet.", keys);
+	fc->enabled = 1;
+	if (!(v = yaml_map_get(m, "endpoints")) || v->type != YNODE_SEQ || !v->n) {
+		diag_add(d, f, v ? v->line : m->line, v ? v->col : m->col,
+			 "'fleet.endpoints' must be a list of etcd URLs like http://127.0.0.1:2379");
+	} else {
+		fc->endpoints = arena_alloc(&c->arena, v->n * sizeof(char *));
+		for (size_t i = 0; i < v->n; i++) {
+			struct ynode *it = v->vals[i];
+			const char *u = it->type == YNODE_SCALAR ? it->str : NULL;
+			const char *host = u && !strncmp(u, "http://", 7) ? u + 7 :
+					   u && !strncmp(u, "https://", 8) ? u + 8 : NULL;
+			size_t hl = host ? strcspn(host, "/") : 0;
+			if (!host || !hl || memchr(host, '@', hl) || strspn(host + hl, "/") != strlen(host + hl) ||
+			    strpbrk(u, " \t\r\n")) {
+				diag_add(d, f, it->line, it->col, "'fleet.endpoints' entries must be"
+					 " http://HOST:PORT or https://HOST:PORT, without user or path");
+				continue;
+			}
+			fc->endpoints[fc->nendpoints++] = u;
+		}
+	}
+	fc->prefix = "/driftless";
+	if ((v = yaml_map_get(m, "prefix")) && (fc->prefix = str(d, f, v, "fleet.prefix")) &&
+	    (fc->prefix[0] != '/' || strstr(fc->prefix, "//") || fc->prefix[strlen(fc->prefix) - 1] == '/' ||
+	     strpbrk(fc->prefix, " \t\r\n")))
+		diag_add(d, f, v->line, v->col, "'fleet.prefix' must start with '/' and not end with"
+			 " '/', like /driftless");
+	if ((v = yaml_map_get(m, "name")) && (fc->name = str(d, f, v, "fleet.name")) &&
+	    !fleet_name_valid(fc->name))
+		diag_add(d, f, v->line, v->col, "'fleet.name' must be letters, digits, '.', '_' and '-'");
+	fc->group = "default";
+	if ((v = yaml_map_get(m, "group")) && (fc->group = str(d, f, v, "fleet.group")) &&
+	    !fleet_name_valid(fc->group))
+		diag_add(d, f, v->line, v->col, "'fleet.group' must be letters, digits, '.', '_' and '-'");
+	fc->lease_ttl_ms = 15000;
+	if ((v = yaml_map_get(m, "leaseTTL"))) {
+		duration(d, f, v, "fleet.leaseTTL", &fc->lease_ttl_ms);
+		if (fc->lease_ttl_ms < 2000 || fc->lease_ttl_ms > 3600000)
+			diag_add(d, f, v->line, v->col, "'fleet.leaseTTL' must be between 2s and 1h");
+	}
+	fc->timeout_ms = 5000;
+	if ((v = yaml_map_get(m, "timeout")))
+		duration(d, f, v, "fleet.timeout", &fc->timeout_ms);
+	fc->max_parallel = 1;
+	if ((v = yaml_map_get(m, "rollout"))) {
+		static const char *const rk[] = { "maxParallel", "settle", NULL };
+		if (v->type != YNODE_MAP) {
+			diag_add(d, f, v->line, v->col, "'fleet.rollout' must be a mapping like {maxParallel: 5}");
+		} else {
+			known(d, f, v, "fleet.rollout.", rk);
+			const char *t;
+			if ((w = yaml_map_get(v, "maxParallel")) && (t = str(d, f, w, "fleet.rollout.maxParallel"))) {
+				if (strspn(t, "0123456789") != strlen(t) || strlen(t) > 4 || atoi(t) < 1)
+					diag_add(d, f, w->line, w->col, "'fleet.rollout.maxParallel' must be a"
+						 " number from 1 to 9999");
+				else
+					fc->max_parallel = atoi(t);
+			}
+			if ((w = yaml_map_get(v, "settle"))) {
+				const char *s = str(d, f, w, "fleet.rollout.settle");
+				int64_t ms = config_duration(s);
+				if (s && ms < 0)
+					diag_add(d, f, w->line, w->col, "'fleet.rollout.settle' must be a duration"
+						 " like \"0s\" or \"30s\"");
+				else if (s)
+					fc->settle_ms = ms;
+			}
+		}
+	}
+	if ((v = yaml_map_get(m, "tls"))) {
+		static const char *const tk[] = { "caFile", "certFile", "keyFile", NULL };
+		static const char *const names[] = { "fleet.tls.caFile", "fleet.tls.certFile",
+			"fleet.tls.keyFile" };
+		const char **dst[] = { &fc->ca_file, &fc->cert_file, &fc->key_file };
+		if (v->type != YNODE_MAP) {
+			diag_add(d, f, v->line, v->col, "'fleet.tls' must be a mapping like {caFile: FILE,"
+				 " certFile: FILE, keyFile: FILE}");
+		} else {
+			known(d, f, v, "fleet.tls.", tk);
+			for (int i = 0; i < 3; i++)
+				if ((w = yaml_map_get(v, tk[i])) && (*dst[i] = str(d, f, w, names[i])) &&
+				    (*dst[i])[0] != '/')
+					diag_add(d, f, w->line, w->col, "'%s' must be an absolute path", names[i]);
+			if (!yaml_map_get(v, "certFile") != !yaml_map_get(v, "keyFile"))
+				diag_add(d, f, v->line, v->col, "'fleet.tls' needs both 'certFile' and"
+					 " 'keyFile' for a client certificate");
+		}
+	}
+	if ((v = yaml_map_get(m, "auth"))) {
+		static const char *const ak[] = { "username", "passwordFile", NULL };
+		if (v->type != YNODE_MAP) {
+			diag_add(d, f, v->line, v->col, "'fleet.auth' must be a mapping like {username: NAME,"
+				 " passwordFile: FILE}");
+		} else {
+			known(d, f, v, "fleet.auth.", ak);
+			if ((w = yaml_map_get(v, "username")))
+				fc->username = str(d, f, w, "fleet.auth.username");
+			if ((w = yaml_map_get(v, "passwordFile")) &&
+			    (fc->password_file = str(d, f, w, "fleet.auth.passwordFile")) &&
+			    fc->password_file[0] != '/')
+				diag_add(d, f, w->line, w->col, "'fleet.auth.passwordFile' must be an absolute path");
+			if (!yaml_map_get(v, "username") || !yaml_map_get(v, "passwordFile"))
+				diag_add(d, f, v->line, v->col, "'fleet.auth' needs 'username' and 'passwordFile'");
+		}
+	}
+}
+
+/* source.semver (checked here, so a bad range fails at load) and source.allowRewind. */
+static void source_refs(struct config *c, struct ynode *s, struct diag *d)
+{
+	struct ynode *v;
+	struct semver_range r;
+	int refs = 0;
+	static const char *const keys[] = { "branch", "tag", "commit", NULL };
+	for (int i = 0; keys[i]; i++)
+		refs += yaml_map_get(s, keys[i]) != NULL;
+	/* branch + tag is older (the branch wins); semver goes alone */
+	if (refs && yaml_map_get(s, "semver"))
+		diag_add(d, c->file, s->line, s->col, "'source.semver' goes alone: not with 'branch',"
+			 " 'tag' or 'commit' (set at most one ref)");
+	if ((v = yaml_map_get(s, "semver")) && c->semver && semver_range_parse(c->semver, &r) < 0)
+		diag_add(d, c->file, v->line, v->col, "'source.semver': %s", err_msg());
+	if ((v = yaml_map_get(s, "allowRewind")))
+		boolean(d, c->file, v, "source.allowRewind", &c->allow_rewind);
+}
+
+/* vars: {KEY: value}, the values of ${vars.KEY} in manifests (docs/layers.md). */
+static void config_vars(struct config *c, struct ynode *root, struct diag *d)
+{
+	struct ynode *m = yaml_map_get(root, "vars");
+	if (!m)
+		return;
+	if (m->type != YNODE_MAP) {
+		diag_add(d, c->file, m->line, m->col, "'vars' must be a mapping of names to strings");
+		return;
+	}
+	if (m->n > CONFIG_MAX_VARS) {
+		diag_add(d, c->file, m->line, m->col, "'vars' has more than %d entries", CONFIG_MAX_VARS);
+		return;
+	}
+	c->var_keys = arena_alloc(&c->arena, (m->n + 1) * sizeof(*c->var_keys));
+	c->var_vals = arena_alloc(&c->arena, (m->n + 1) * sizeof(*c->var_vals));
+	for (size_t i = 0; i < m->n; i++) {
+		struct ynode *k = m->keys[i], *v = m->vals[i];
+		const char *e = vars_check_key(k->str);
+		if (e) {
+			diag_add(d, c->file, k->line, k->col, "'vars' key '%s' %s", k->str, e);
+			continue;
+		}
+		if (v->type != YNODE_SCALAR || (yaml_is_null(v) && !v->quoted)) {
+			diag_add(d, c->file, v->line, v->col, "'vars.%s' must be a string", k->str);
+			continue;
+		}
+		if (v->len > CONFIG_MAX_VAR_SIZE || memchr(v->str, '\0', v->len)) {
+			diag_add(d, c->file, v->line, v->col, "'vars.%s' must be text of at most %d bytes",
+				 k->str, CONFIG_MAX_VAR_SIZE);
+			continue;
+		}
+		c->var_keys[c->nvars] = k->str;
+		c->var_vals[c->nvars++] = v->str;
+	}
+}
+
 int config_load(struct config *c, const char *file, struct diag *diag)
 {
 	static const char *const top[] = { "source", "policy", "prune", "allowEmpty", "fullResync",
 		"secrets", "listen", "apiTokenFile", "allowedHosts", "webhook", "notify", "fleet", "vars",
 		NULL };
 	static const char *const src[] = { "url", "branch", "tag", "semver", "commit", "path",
-		"interval", "auth", "verify", "caFile", NULL };
+		"interval", "auth", "verify", "caFile", "timeout", "maxFetchSize", "allowRewind", NULL };
 	static const char *const pol[] = { "roots", "kinds", "allowSetid", "maxFileSize", "owners",
-		"groups", NULL };
+		"groups", "allowRootAccounts", NULL };
 	FILE *fp = fopen(file, "re");
 	struct buf b = BUF_INIT;
 	size_t before = diag->n;
@@ -322,13 +616,8 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 			c->ca_file = str(diag, c->file, v, "source.caFile");
 		if ((v = yaml_map_get(s, "interval")))
 			duration(diag, c->file, v, "source.interval", &c->interval_ms);
-		/* security settings must never be silently ignored */
-		static const char *const unsupported[] = { "semver", "auth", "verify", NULL };
-		for (int i = 0; unsupported[i]; i++)
-			if ((v = yaml_map_get(s, unsupported[i])))
-				diag_add(diag, c->file, v->line, v->col,
-					 "'source.%s' is not supported by this version of driftless",
-					 unsupported[i]);
+		source_security(c, s, diag);
+		source_refs(c, s, diag);
 	} else if (s) {
 		diag_add(diag, c->file, s->line, s->col, "'source' must be a mapping");
 	}
@@ -407,6 +696,9 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 		struct ynode *v;
 		if ((v = yaml_map_get(p, "allowSetid")))
 			boolean(diag, c->file, v, "policy.allowSetid", &c->policy.allow_setid);
+		if ((v = yaml_map_get(p, "allowRootAccounts")))
+			boolean(diag, c->file, v, "policy.allowRootAccounts",
+				&c->policy.allow_root_accounts);
 		if ((v = yaml_map_get(p, "maxFileSize"))) {
 			const char *t = str(diag, c->file, v, "policy.maxFileSize");
 			char *end;
@@ -427,6 +719,7 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 	if ((v = yaml_map_get(root, "listen")))
 		c->listen = str(diag, c->file, v, "listen");
 	http_keys(c, root, diag);
+	fleet_keys(c, root, diag);
 	if ((v = yaml_map_get(root, "secrets"))) {
 		static const char *const sec[] = { "identity", NULL };
 		struct ynode *id;
@@ -441,10 +734,6 @@ int config_load(struct config *c, const char *file, struct diag *diag)
 					 "'secrets.identity' must be an absolute path");
 		}
 	}
-	static const char *const later[] = { "fleet", "vars", NULL };
-	for (int i = 0; later[i]; i++)
-		if ((v = yaml_map_get(root, later[i])))
-			diag_add(diag, c->file, v->line, v->col,
-				 "'%s' is not supported by this version of driftless", later[i]);
+	config_vars(c, root, diag);
 	return diag->n > before ? -1 : 0;
 }

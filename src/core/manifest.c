@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* Manifest loading: every YAML file below the entry directory of a commit, parsed into resources by the kinds' field tables. */
+/*
+ * Manifest loading: the entry directory of a commit, composed by its layers
+ * (layer.yaml) or else every YAML file below it, parsed into resources by
+ * the kinds' field tables. One file's YAML tree is alive at a time; layers
+ * keep only their own small trees (the patches) for the whole load.
+ */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/check.h"
+#include "core/layer.h"
 #include "core/pass.h"
+#include "core/vars.h"
 #include "lib/err.h"
 #include "source/git.h"
 #include "source/yaml.h"
@@ -25,6 +33,13 @@ static int in_list(const char *const *list, const char *s)
 	return 0;
 }
 
+/* A directory being loaded: a layer, or a plain one (every manifest below it). */
+struct frame {
+	const char *dir;
+	struct layer *layer;	/* NULL: a plain directory */
+	struct srcpos via;	/* the layer entry that led here (file NULL: the entry directory) */
+};
+
 struct load {
 	struct pass *p;
 	struct buf blob;
@@ -33,7 +48,20 @@ struct load {
 	int ndocs_file;		/* documents in the current file */
 	const char *file;
 	const char *cur_id;	/* Kind/name of the document being read, once known */
+	int tmpl;		/* the document's spec says 'template: true' */
+	struct arena layer_arena;	/* layer.yaml trees (the patches), for the whole load */
+	struct frame stack[LAYER_MAX_DEPTH];
+	int depth;
+	int patched;		/* some frame on the stack has patches */
+	const char *skip;	/* plain walk: a subdirectory composed as a layer */
+	struct hmap cyclic;	/* directories of a layer cycle already reported */
 };
+
+/* The file a node was read from: the manifest, or the layer of a patch. */
+static const char *nfile(const struct load *l, const struct ynode *n)
+{
+	return n && n->file ? n->file : l->file;
+}
 
 static void ldiag(struct load *l, const struct ynode *n, int doc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -41,14 +69,14 @@ static void ldiag(struct load *l, const struct ynode *n, int doc, const char *fm
 {
 	struct buf b = BUF_INIT;
 	va_list ap;
-	if (l->ndocs_file > 1)
+	if (l->ndocs_file > 1 && !(n && n->file))
 		buf_addf(&b, "document %d: ", doc + 1);
 	if (l->cur_id)
 		buf_addf(&b, "%s: ", l->cur_id);
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	diag_add(&l->p->diag, l->file, n ? n->line : 0, n ? n->col : 0, "%s", b.ptr);
+	diag_add(&l->p->diag, nfile(l, n), n ? n->line : 0, n ? n->col : 0, "%s", b.ptr);
 	buf_release(&b);
 }
 
@@ -57,18 +85,68 @@ static const char *scalar_str(const struct ynode *n)
 	return n && n->type == YNODE_SCALAR ? n->str : NULL;
 }
 
+/*
+ * Substitute host variables in the scalar v into *out (a copy of v), or
+ * with p->vars NULL (validate) only check their syntax. -1 after a
+ * diagnostic at v.
+ */
+static int substitute(struct load *l, const struct field *f, const struct ynode *v, int doc,
+		      struct ynode *out)
+{
+	struct pass *p = l->p;
+	struct buf b = BUF_INIT;
+	const char *why;
+	size_t at, max = f->type == FIELD_TEXT ? (size_t)p->policy->max_file_size : 65536;
+	*out = *v;
+	if (vars_expand(p->vars, &p->yaml_arena, v->str, v->len, max, p->vars ? &b : NULL, &why,
+			&at) < 0) {
+		ldiag(l, v, doc, "'%s' %s", f->name, why);
+		buf_release(&b);
+		return -1;
+	}
+	if (p->vars) {
+		out->str = arena_strndup(&p->yaml_arena, b.ptr ? b.ptr : "", b.len);
+		out->len = b.len;
+	}
+	buf_release(&b);
+	return 0;
+}
+
 /* Parse one spec field into spec + f->offset. */
+static void parse_list(struct load *l, struct resource *res, const struct field *f,
+		       const struct ynode *v, int doc);
+static void parse_map(struct load *l, struct resource *res, const struct field *f,
+		      const struct ynode *v, int doc);
+
 static void parse_field(struct load *l, struct resource *res, const struct field *f,
 			const struct ynode *v, int doc)
 {
 	struct pass *p = l->p;
 	char *slot = (char *)res->spec + f->offset;
 	const char *e;
+	struct ynode sub;
 
+	if (f->type == FIELD_LIST) {
+		parse_list(l, res, f, v, doc);
+		return;
+	}
+	if (f->type == FIELD_MAP) {
+		parse_map(l, res, f, v, doc);
+		return;
+	}
 	if (v->type != YNODE_SCALAR) {
 		ldiag(l, v, doc, "'%s' must be a %s", f->name,
 		      f->type == FIELD_BOOL ? "boolean" : "string");
 		return;
+	}
+	/* host variables: in every string field, in content only for templates */
+	if (f->type != FIELD_BOOL && (f->type != FIELD_TEXT || l->tmpl) &&
+	    vars_has_ref(v->str, v->len)) {
+		/* text stays as written after an error, so the kind does not
+		 * also report it missing; the revision is rejected anyway */
+		if (substitute(l, f, v, doc, &sub) < 0 && f->type != FIELD_TEXT)
+			return;
+		v = &sub;
 	}
 	switch (f->type) {
 	case FIELD_TEXT: {
@@ -155,13 +233,99 @@ static void parse_field(struct load *l, struct resource *res, const struct field
 		if ((e = check_host_path(&p->arena, v->str, v->len, out)))
 			ldiag(l, v, doc, "'%s' %s", f->name, e);
 		return;
-	case FIELD_RELPATH:
-		if ((e = check_repo_path(&p->arena, res->manifest_dir, v->str, v->len, out)))
+	case FIELD_RELPATH: {
+		/* relative to the file that wrote it: the manifest, or a layer's patch */
+		const char *base = res->manifest_dir;
+		if (v->file) {
+			const char *slash = strrchr(v->file, '/');
+			base = slash ? arena_strndup(&p->arena, v->file, (size_t)(slash - v->file)) : "";
+		}
+		if ((e = check_repo_path(&p->arena, base, v->str, v->len, out)))
 			ldiag(l, v, doc, "'%s' %s", f->name, e);
 		return;
+	}
 	default:
 		BUG_ON(1);
 	}
+}
+
+/* A list of strings: each item parsed as a FIELD_STR of the same name. */
+static void parse_list(struct load *l, struct resource *res, const struct field *f,
+		       const struct ynode *v, int doc)
+{
+	if (v->type != YNODE_SEQ) {
+		ldiag(l, v, doc, "'%s' must be a list of strings", f->name);
+		return;
+	}
+	const char **list = arena_alloc(&l->p->arena, (v->n + 1) * sizeof(*list));
+	const struct field item = { f->name, FIELD_STR, 0, 0, NULL };
+	size_t n = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		const char *one = NULL;
+		struct resource tmp = *res;
+		tmp.spec = &one;
+		parse_field(l, &tmp, &item, v->vals[i], doc);
+		if (one)
+			list[n++] = one;
+	}
+	*(const char ***)((char *)res->spec + f->offset) = list;
+}
+
+/* A mapping of names to strings or lists of strings (FIELD_MAP in
+ * core/model.h): each value parsed as a FIELD_STR (or a list of them)
+ * named "field.name"; a quoted "" is a valid string here (env). */
+static void parse_map(struct load *l, struct resource *res, const struct field *f,
+		      const struct ynode *v, int doc)
+{
+	struct pass *p = l->p;
+	if (v->type != YNODE_MAP) {
+		ldiag(l, v, doc, "'%s' must be a mapping", f->name);
+		return;
+	}
+	const char **map = arena_alloc(&p->arena, (2 * v->n + 1) * sizeof(*map));
+	size_t n = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct ynode *k = v->keys[i], *val = v->vals[i];
+		if (!k->len || k->len > 256 || check_text(&p->arena, k->str, k->len)) {
+			ldiag(l, k, doc, "'%s' has a key that is empty, too long or not text", f->name);
+			continue;
+		}
+		const char *name = arena_printf(&p->arena, "%s.%s", f->name, k->str);
+		const struct field item = { name, FIELD_STR, 0, 0, NULL };
+		struct buf b = BUF_INIT;
+		int ok = 1;
+		if (val->type == YNODE_SEQ) {
+			buf_addch(&b, '[');
+			for (size_t j = 0; j < val->n && ok; j++) {
+				const char *one = NULL;
+				struct resource tmp = *res;
+				tmp.spec = &one;
+				parse_field(l, &tmp, &item, val->vals[j], doc);
+				if (one)
+					buf_addf(&b, "%s\n", one);
+				ok = one != NULL;
+			}
+		} else if (val->type == YNODE_SCALAR && val->quoted && !val->len) {
+			buf_addch(&b, '=');
+		} else if (val->type == YNODE_SCALAR) {
+			const char *one = NULL;
+			struct resource tmp = *res;
+			tmp.spec = &one;
+			parse_field(l, &tmp, &item, val, doc);
+			if (one)
+				buf_addf(&b, "=%s", one);
+			ok = one != NULL;
+		} else {
+			ldiag(l, val, doc, "'%s' must be a string or a list of strings", name);
+			ok = 0;
+		}
+		if (ok) {
+			map[n++] = arena_strndup(&p->arena, k->str, k->len);
+			map[n++] = arena_strndup(&p->arena, b.ptr, b.len);
+		}
+		buf_release(&b);
+	}
+	*(const char ***)((char *)res->spec + f->offset) = map;
 }
 
 static void parse_depends(struct load *l, struct resource *res, const struct ynode *v, int doc)
@@ -183,7 +347,7 @@ static void parse_depends(struct load *l, struct resource *res, const struct yno
 			continue;
 		}
 		res->dep_ids[res->ndep_ids] = arena_strndup(&p->arena, s, it->len);
-		res->dep_pos[res->ndep_ids] = (struct srcpos){ l->file, it->line, it->col };
+		res->dep_pos[res->ndep_ids] = (struct srcpos){ nfile(l, it), it->line, it->col };
 		res->ndep_ids++;
 	}
 }
@@ -239,11 +403,9 @@ static int check_string_map(struct load *l, const struct ynode *m, const char *w
 	return 0;
 }
 
-static void load_doc(struct load *l, const char *file, const char *dir, struct ydoc *d)
+static void load_doc(struct load *l, const char *file, const char *dir, struct ynode *root, int doc)
 {
 	struct pass *p = l->p;
-	struct ynode *root = d->root;
-	int doc = d->index;
 	const struct kind *k;
 
 	l->cur_id = NULL;
@@ -331,6 +493,14 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 		ldiag(l, spec ? spec : root, doc, "'spec' must be a mapping");
 		return;
 	}
+	/* 'template: true' makes content a template too; the field is checked below */
+	l->tmpl = 0;
+	for (const struct field *f = k->fields; f->name; f++) {
+		struct ynode *t;
+		if (f->type == FIELD_BOOL && !strcmp(f->name, "template") &&
+		    (t = yaml_map_get(spec, "template")) && t->type == YNODE_SCALAR && !t->quoted)
+			l->tmpl = !strcmp(t->str, "true") || !strcmp(t->str, "True") || !strcmp(t->str, "TRUE");
+	}
 	for (size_t i = 0; i < spec->n; i++) {
 		const char *key = spec->keys[i]->str;
 		const struct field *f;
@@ -345,7 +515,8 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 			ldiag(l, spec->keys[i], doc, "unknown field 'spec.%s' for kind %s", key, k->name);
 			continue;
 		}
-		res->fpos[f - k->fields] = (struct srcpos){ file, spec->vals[i]->line, spec->vals[i]->col };
+		res->fpos[f - k->fields] = (struct srcpos){ nfile(l, spec->vals[i]), spec->vals[i]->line,
+							    spec->vals[i]->col };
 		parse_field(l, res, f, spec->vals[i], doc);
 	}
 	for (const struct field *f = k->fields; f->name; f++) {
@@ -359,6 +530,21 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 
 	struct resource *prev = hmap_get(&p->by_id, res->id);
 	l->cur_id = NULL;
+	if (prev && !strcmp(prev->pos.file, res->pos.file) && prev->pos.line == res->pos.line &&
+	    prev->pos.col == res->pos.col) {
+		/* the same document again: two layers lead to its file */
+		const struct srcpos *via = NULL;
+		for (int i = l->depth - 1; i >= 0 && !via; i--)
+			if (l->stack[i].via.file)
+				via = &l->stack[i].via;
+		if (via)
+			ldiag(l, nm, doc, "duplicate resource %s: '%s' is reached a second time, through"
+			      " %s:%d:%d", res->id, file, via->file, via->line, via->col);
+		else
+			ldiag(l, nm, doc, "duplicate resource %s: '%s' is reached a second time", res->id,
+			      file);
+		return;
+	}
 	if (prev) {
 		ldiag(l, nm, doc, "duplicate resource %s (first declared at %s:%d:%d)", res->id,
 		      prev->pos.file, prev->pos.line, prev->pos.col);
@@ -373,39 +559,31 @@ static int is_manifest(const char *path)
 	return (n > 5 && !strcmp(path + n - 5, ".yaml")) || (n > 4 && !strcmp(path + n - 4, ".yml"));
 }
 
-static int parse_file(struct load *l, const char *data, size_t len);
-
-static int load_file(void *ctx, const char *path, enum gitsrc_entry type, const char *oid,
-		     uint64_t size)
+static const char *base_name(const char *path)
 {
-	struct load *l = ctx;
-	struct pass *p = l->p;
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
 
-	if (check_git_name(path)) {
-		diag_add(&p->diag, arena_strdup(&p->arena, path), 0, 0, "%s", check_git_name(path));
-		return 0;
-	}
-	if (!is_manifest(path))
-		return 0;
-	l->file = arena_strdup(&p->arena, path);
-	if (type == GITSRC_LINK) {
-		diag_add(&p->diag, l->file, 0, 0, "manifest is a symlink; symlinks are never followed");
-		return 0;
-	}
-	if (type != GITSRC_BLOB && type != GITSRC_EXEC)
-		return 0;
+static int parse_file(struct load *l, const char *data, size_t len);
+static int load_dir(struct load *l, const char *dir, const struct srcpos *via);
+
+/* Size checks and the read of one blob into l->blob; 1 stops the load. */
+static int read_manifest(struct load *l, const char *oid, uint64_t size)
+{
+	struct pass *p = l->p;
 	if (++l->nfiles > MANIFEST_MAX_FILES) {
 		diag_add(&p->diag, NULL, 0, 0, "more than %u manifest files", MANIFEST_MAX_FILES);
 		return 1;
 	}
 	if (size == UINT64_MAX && gitsrc_blob_size(p->git, oid, &size) < 0) {
 		diag_add(&p->diag, l->file, 0, 0, "%s", err_msg());
-		return 0;
+		return -1;
 	}
 	if (size > MANIFEST_MAX_FILE) {
 		diag_add(&p->diag, l->file, 0, 0, "manifest is %llu bytes, more than the limit of %u",
 			 (unsigned long long)size, MANIFEST_MAX_FILE);
-		return 0;
+		return -1;
 	}
 	l->total += size;
 	if (l->total > MANIFEST_MAX_TOTAL) {
@@ -415,11 +593,231 @@ static int load_file(void *ctx, const char *path, enum gitsrc_entry type, const 
 	buf_reset(&l->blob);
 	if (gitsrc_read_blob(p->git, oid, MANIFEST_MAX_FILE, &l->blob) < 0) {
 		diag_add(&p->diag, l->file, 0, 0, "%s", err_msg());
+		return -1;
+	}
+	return 0;
+}
+
+/* One manifest file (a tree walk's entry, or a layer's resource). */
+static int load_one(struct load *l, const char *path, enum gitsrc_entry type, const char *oid,
+		    uint64_t size)
+{
+	struct pass *p = l->p;
+	l->file = arena_strdup(&p->arena, path);
+	if (type == GITSRC_LINK) {
+		diag_add(&p->diag, l->file, 0, 0, "manifest is a symlink; symlinks are never followed");
 		return 0;
 	}
+	if (type != GITSRC_BLOB && type != GITSRC_EXEC)
+		return 0;
+	int r = read_manifest(l, oid, size);
+	if (r)
+		return r > 0 ? 1 : 0;
 	return parse_file(l, l->blob.ptr ? l->blob.ptr : "", l->blob.len);
 }
 
+/* The entry that led to the directory being walked, for messages. */
+static const struct srcpos *cur_via(const struct load *l)
+{
+	for (int i = l->depth - 1; i >= 0; i--)
+		if (l->stack[i].via.file)
+			return &l->stack[i].via;
+	return NULL;
+}
+
+/* gitsrc_walk callback of a plain directory: every manifest below it, and
+ * each subdirectory holding a layer.yaml composed as that layer. */
+static int load_file(void *ctx, const char *path, enum gitsrc_entry type, const char *oid,
+		     uint64_t size)
+{
+	struct load *l = ctx;
+	struct pass *p = l->p;
+	size_t skip = l->skip ? strlen(l->skip) : 0;
+
+	if (skip && !strncmp(path, l->skip, skip) && path[skip] == '/')
+		return 0;
+	if (check_git_name(path)) {
+		diag_add(&p->diag, arena_strdup(&p->arena, path), 0, 0, "%s", check_git_name(path));
+		return 0;
+	}
+	if (type == GITSRC_TREE) {
+		enum gitsrc_entry t;
+		char loid[41];
+		uint64_t lsize;
+		char *lp = xasprintf("%s/%s", path, LAYER_FILE);
+		int r = gitsrc_lookup(p->git, p->rev.oid, lp, &t, loid, &lsize);
+		free(lp);
+		if (r != 0)
+			return 0;
+		/* composed as its layer; the walk skips what is below it */
+		const char *dir = arena_strdup(&p->arena, path);
+		r = load_dir(l, dir, cur_via(l));
+		l->skip = dir;
+		return r;
+	}
+	if (!is_manifest(path))
+		return 0;
+	return load_one(l, path, type, oid, size);
+}
+
+static const char *show_dir(const char *dir)
+{
+	return *dir ? dir : ".";
+}
+
+/* One entry of a layer's resources: a manifest file or a directory. */
+static int load_entry(struct load *l, const char *path, const struct srcpos *at)
+{
+	struct pass *p = l->p;
+	enum gitsrc_entry type = GITSRC_TREE;
+	char oid[41] = "";
+	uint64_t size = 0;
+
+	/* component by component: a symlink anywhere on the way is refused */
+	for (size_t i = 0; path[i];) {
+		size_t n = strcspn(path + i, "/");
+		char *prefix = arena_strndup(&p->yaml_arena, path, i + n);
+		int r = gitsrc_lookup(p->git, p->rev.oid, prefix, &type, oid, &size);
+		if (r < 0) {
+			diag_add(&p->diag, at->file, at->line, at->col, "%s", err_msg());
+			return 0;
+		}
+		if (r == 1) {
+			diag_add(&p->diag, at->file, at->line, at->col, "'resources' entry '%s' does not exist"
+				 " in the commit", path);
+			return 0;
+		}
+		if (type == GITSRC_LINK) {
+			diag_add(&p->diag, at->file, at->line, at->col, "'resources' entry '%s' %s a symlink;"
+				 " symlinks are never followed", path,
+				 path[i + n] ? arena_printf(&p->yaml_arena, "goes through '%s',", prefix) : "is");
+			return 0;
+		}
+		if (type == GITSRC_COMMIT) {
+			diag_add(&p->diag, at->file, at->line, at->col, "'resources' entry '%s' is a submodule,"
+				 " which is not supported", path);
+			return 0;
+		}
+		if (path[i + n] && type != GITSRC_TREE) {
+			diag_add(&p->diag, at->file, at->line, at->col, "'resources' entry '%s' does not exist"
+				 " in the commit ('%s' is a file)", path, prefix);
+			return 0;
+		}
+		i += n + (path[i + n] == '/');
+	}
+	if (type == GITSRC_TREE)
+		return load_dir(l, path, at);
+	if (!strcmp(base_name(path), LAYER_FILE)) {
+		diag_add(&p->diag, at->file, at->line, at->col, "'resources' entry '%s' is a layer file:"
+			 " name its directory instead", path);
+		return 0;
+	}
+	if (!is_manifest(path)) {
+		diag_add(&p->diag, at->file, at->line, at->col, "'resources' entry '%s' is not a manifest"
+			 " (*.yaml or *.yml) or a directory", path);
+		return 0;
+	}
+	return load_one(l, path, type, oid, UINT64_MAX);
+}
+
+/* dir's layer.yaml (at type/oid): parse it, load its resources, then check
+ * that each patch found a target. */
+static int load_layer(struct load *l, const char *dir, enum gitsrc_entry type, const char *oid,
+		      const struct srcpos *via)
+{
+	struct pass *p = l->p;
+	struct layer *ly = arena_alloc(&l->layer_arena, sizeof(*ly));
+	l->file = *dir ? arena_printf(&p->arena, "%s/%s", dir, LAYER_FILE) : LAYER_FILE;
+	if (type == GITSRC_LINK) {
+		diag_add(&p->diag, l->file, 0, 0, "%s is a symlink; symlinks are never followed", LAYER_FILE);
+		return 0;
+	}
+	if (type != GITSRC_BLOB && type != GITSRC_EXEC) {
+		diag_add(&p->diag, l->file, 0, 0, "%s is not a regular file", LAYER_FILE);
+		return 0;
+	}
+	int r = read_manifest(l, oid, UINT64_MAX);
+	if (r)
+		return r > 0 ? 1 : 0;
+	/* what parsed is still loaded, so that one run reports every problem */
+	int bad = layer_parse(ly, &l->layer_arena, &p->arena, dir, l->blob.ptr ? l->blob.ptr : "",
+			      l->blob.len, &p->diag) < 0;
+	struct frame *f = &l->stack[l->depth++];
+	f->dir = dir;
+	f->layer = ly;
+	f->via = via ? *via : (struct srcpos){ 0 };
+	int patched = l->patched;
+	l->patched |= ly->npatches > 0;
+	r = 0;
+	for (size_t i = 0; i < ly->nresources && !r; i++)
+		r = load_entry(l, ly->resources[i], &ly->res_pos[i]);
+	l->patched = patched;
+	l->depth--;
+	if (!r && !bad)	/* with a bad entry, a target may be missing for that reason */
+		layer_check_hits(ly, &p->diag);
+	return r;
+}
+
+/*
+ * Load the directory dir (which exists): its layer when it has a
+ * layer.yaml, else every manifest below it. Returns 0, or 1 to stop the
+ * load (a limit was reached).
+ */
+static int load_dir(struct load *l, const char *dir, const struct srcpos *via)
+{
+	struct pass *p = l->p;
+	for (int i = 0; i < l->depth; i++) {
+		if (strcmp(l->stack[i].dir, dir))
+			continue;
+		if (hmap_get(&l->cyclic, dir))
+			return 0;	/* reported once, not again from each of its layers */
+		for (int j = i; j < l->depth; j++)
+			hmap_put(&l->cyclic, l->stack[j].dir, (void *)1);
+		struct buf b = BUF_INIT;
+		for (int j = i; j < l->depth; j++)
+			buf_addf(&b, "%s -> ", show_dir(l->stack[j].dir));
+		buf_adds(&b, show_dir(dir));
+		diag_add(&p->diag, via ? via->file : NULL, via ? via->line : 0, via ? via->col : 0,
+			 "layer cycle: %s", b.ptr);
+		buf_release(&b);
+		return 0;
+	}
+	if (l->depth >= LAYER_MAX_DEPTH) {
+		diag_add(&p->diag, via ? via->file : NULL, via ? via->line : 0, via ? via->col : 0,
+			 "layers nest more than %d deep", LAYER_MAX_DEPTH);
+		return 0;
+	}
+	enum gitsrc_entry type;
+	char oid[41];
+	uint64_t size;
+	char *lp = *dir ? xasprintf("%s/%s", dir, LAYER_FILE) : xstrdup(LAYER_FILE);
+	int r = gitsrc_lookup(p->git, p->rev.oid, lp, &type, oid, &size);
+	free(lp);
+	if (r < 0) {
+		diag_add(&p->diag, NULL, 0, 0, "%s", err_msg());
+		return 0;
+	}
+	if (r == 0)
+		return load_layer(l, dir, type, oid, via);
+	struct frame *f = &l->stack[l->depth++];
+	f->dir = dir;
+	f->layer = NULL;
+	f->via = via ? *via : (struct srcpos){ 0 };
+	const char *skip = l->skip;
+	l->skip = NULL;
+	/* sizes only of manifests: a big entry directory holds many other files */
+	r = gitsrc_walk_sizes(p->git, p->rev.oid, dir, 0, load_file, l);
+	l->skip = skip;
+	l->depth--;
+	if (r < 0) {
+		diag_add(&p->diag, NULL, 0, 0, "%s", err_msg());
+		return 0;
+	}
+	return r;
+}
+
+/* The documents of one file, through the patches of every layer on the
+ * stack (innermost first), into resources. */
 static int parse_file(struct load *l, const char *data, size_t len)
 {
 	struct pass *p = l->p;
@@ -441,7 +839,12 @@ static int parse_file(struct load *l, const char *data, size_t len)
 			ret = 1;
 			break;
 		}
-		load_doc(l, l->file, dir, &ys.docs[i]);
+		struct ynode *root = ys.docs[i].root;
+		for (int f = l->depth - 1; l->patched && f >= 0 && root; f--)
+			if (l->stack[f].layer)
+				root = layer_apply(l->stack[f].layer, &p->yaml_arena, root, &p->diag);
+		if (root)
+			load_doc(l, l->file, dir, root, ys.docs[i].index);
 	}
 	/* everything kept was copied into the pass arena, positions included:
 	 * the trees of this file can go, so peak memory follows one file */
@@ -453,16 +856,26 @@ static int parse_file(struct load *l, const char *data, size_t len)
 int manifest_load(struct pass *p)
 {
 	struct load l = { .p = p };
-	/* sizes only of manifests: a big entry directory holds many other files */
-	int r = gitsrc_walk_sizes(p->git, p->rev.oid, p->entry, 0, load_file, &l);
-	buf_release(&l.blob);
+	const char *entry = p->entry ? p->entry : "";
+	enum gitsrc_entry type = GITSRC_TREE;
+	char oid[41];
+	uint64_t size;
+	int r = *entry ? gitsrc_lookup(p->git, p->rev.oid, entry, &type, oid, &size) : 0;
 	if (r < 0) {
 		diag_add(&p->diag, NULL, 0, 0, "%s", err_msg());
 		return -1;
 	}
-	if (r == 1)
+	if (r == 1 || type != GITSRC_TREE) {
 		diag_add(&p->diag, NULL, 0, 0, "entry directory '%s' does not exist in commit %.12s",
-			 p->entry, p->rev.oid);
+			 entry, p->rev.oid);
+		return -1;
+	}
+	arena_init(&l.layer_arena);
+	hmap_init(&l.cyclic);
+	load_dir(&l, entry, NULL);
+	buf_release(&l.blob);
+	hmap_release(&l.cyclic);
+	arena_release(&l.layer_arena);
 	return p->diag.n ? -1 : 0;
 }
 
@@ -471,5 +884,24 @@ int manifest_parse(struct pass *p, const char *file, const char *data, size_t le
 	struct load l = { .p = p, .file = arena_strdup(&p->arena, file) };
 	size_t before = p->diag.n;
 	parse_file(&l, data, len);
+	return p->diag.n > before ? -1 : 0;
+}
+
+int manifest_parse_layered(struct pass *p, const char *dir, const char *layer, size_t layer_len,
+			   const char *file, const char *data, size_t len)
+{
+	struct load l = { .p = p };
+	struct layer ly;
+	size_t before = p->diag.n;
+	arena_init(&l.layer_arena);
+	if (layer_parse(&ly, &l.layer_arena, &p->arena, dir, layer, layer_len, &p->diag) == 0) {
+		l.stack[0] = (struct frame){ ly.dir, &ly, { 0 } };
+		l.depth = 1;
+		l.patched = ly.npatches > 0;
+		l.file = arena_strdup(&p->arena, file);
+		parse_file(&l, data, len);
+		layer_check_hits(&ly, &p->diag);
+	}
+	arena_release(&l.layer_arena);
 	return p->diag.n > before ? -1 : 0;
 }

@@ -31,6 +31,13 @@ enum field_type {
 	FIELD_ID,	/* char *: user or group name, or a numeric id */
 	FIELD_RELPATH,	/* char *: a path inside the repository, relative to the manifest */
 	FIELD_TARGET,	/* char *: symlink target, absolute or relative */
+	FIELD_LIST,	/* const char **: a list of FIELD_STR strings, NULL-terminated;
+			 * NULL when absent, an empty list for [] */
+	FIELD_MAP,	/* const char **: a mapping of names to strings or lists of
+			 * strings (env, healthCheck), as name, value pairs, NULL-
+			 * terminated; NULL when absent. A value is tagged: "=text"
+			 * for a string, "[" then each item and '\n' for a list.
+			 * Read it with fmap_str() and fmap_list() (core/pass.h) */
 };
 
 #define FIELD_REQUIRED 1u
@@ -84,6 +91,20 @@ struct kind {
 	int (*apply)(struct change *chg, struct pass *p);
 	/* optional: append a unified diff of the content change to out */
 	int (*diff)(struct change *chg, struct pass *p, struct buf *out);
+	/* optional: carry out several changes of this kind at once (one apt
+	 * transaction). pass_apply calls it when it reaches the first change of
+	 * the kind, with every change of the kind whose dependencies are done by
+	 * then (v[0] first); apply() is still called for each of them in order
+	 * and reports its own outcome (it observes what the batch did). A -1
+	 * (err_msg) is kept in each change's error for apply() to report. */
+	int (*apply_batch)(struct change **v, size_t n, struct pass *p);
+	/* kinds without a path (SIZE_MAX path_offset): the spec field that names
+	 * the object on the host (an account, a package). Its value is kept in
+	 * the inventory's content column, so a prune can name what to remove. */
+	const char *key_field;
+	/* taking over a pre-existing object loses nothing: no 'adopt' needed
+	 * (it is still never pruned, because driftless did not create it) */
+	int adopt_free;
 };
 
 /* NULL-terminated registry (kinds/registry.c). */
@@ -177,6 +198,8 @@ struct change {
 	int created;			/* for the inventory: agent created it */
 	char new_oid[41];		/* blob id written */
 	int staged;			/* 1 + index in pass.batch while staged */
+	int batched;			/* handed to kind->apply_batch already */
+	const char *key;		/* path-less kinds: the object's name on the host (key_field) */
 	long long ms;
 };
 
@@ -193,6 +216,7 @@ struct policy {
 	const char **owners, **groups;	/* allowed owner and group names or ids, when set */
 	size_t nowners, ngroups;
 	int owners_set, groups_set;
+	int allow_root_accounts;	/* User/Group may name root, uid 0 or gid 0 */
 };
 
 struct revision {
@@ -204,6 +228,7 @@ struct revision {
 };
 
 struct age_keys;
+struct vars;
 
 struct pass {
 	struct arena arena;
@@ -219,6 +244,8 @@ struct pass {
 	struct db *db;			/* state database, or NULL for validate */
 	struct revision rev;
 	const char *entry;		/* --path inside the repository, normalised, "" for the root */
+	const struct vars *vars;	/* host variables (core/vars.h); NULL: syntax checks only (validate) */
+	const char *selector;		/* how rev was chosen ("branch main", "semver ^1.2"), for rewinds */
 
 	struct resource **res;
 	size_t nres, capres;
@@ -228,6 +255,7 @@ struct pass {
 	struct hmap stats;		/* path -> stat_entry */
 	struct hmap users, groups;	/* name -> (uintptr_t id + 1) */
 	int ids_loaded;
+	struct hmap memo;		/* kinds' per-plan memo (arena values); emptied when a plan starts */
 
 	struct change *changes;		/* in apply order, prunes last */
 	size_t nchanges, capchanges;

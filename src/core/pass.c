@@ -64,6 +64,7 @@ void pass_release(struct pass *p)
 	hmap_release(&p->stats);
 	hmap_release(&p->users);
 	hmap_release(&p->groups);
+	hmap_release(&p->memo);
 	free(p->rev.author);
 	free(p->rev.summary);
 	diag_release(&p->diag);
@@ -130,6 +131,38 @@ struct srcpos res_field_pos(const struct resource *res, const char *field)
 		if (!strcmp(res->kind->fields[i].name, field) && res->fpos[i].line)
 			return res->fpos[i];
 	return pos;
+}
+
+static const char *fmap_get(const char *const *map, const char *name)
+{
+	for (size_t i = 0; map && map[i] && map[i + 1]; i += 2)
+		if (!strcmp(map[i], name))
+			return map[i + 1];
+	return NULL;
+}
+
+const char *fmap_str(const char *const *map, const char *name)
+{
+	const char *v = fmap_get(map, name);
+	return v && *v == '=' ? v + 1 : NULL;
+}
+
+const char **fmap_list(struct arena *a, const char *const *map, const char *name, size_t *n)
+{
+	const char *v = fmap_get(map, name);
+	size_t cnt = 0;
+	if (!v || *v != '[')
+		return NULL;
+	for (const char *c = v + 1; *c; c++)
+		cnt += *c == '\n';
+	const char **out = arena_alloc(a, (cnt + 1) * sizeof(*out));
+	cnt = 0;
+	for (const char *it = v + 1, *nl; (nl = strchr(it, '\n')); it = nl + 1)
+		out[cnt++] = arena_strndup(a, it, (size_t)(nl - it));
+	out[cnt] = NULL;
+	if (n)
+		*n = cnt;
+	return out;
 }
 
 void res_diag(struct pass *p, const struct resource *res, const char *field, const char *fmt, ...)
@@ -209,6 +242,21 @@ static int lookup_id(struct pass *p, const char *name, int group, unsigned long 
 		}
 	}
 	return err_set("unknown %s '%s'", group ? "group" : "user", name);
+}
+
+void pass_ids_forget(struct pass *p)
+{
+	hmap_release(&p->users);
+	hmap_release(&p->groups);
+	hmap_init(&p->users);
+	hmap_init(&p->groups);
+	p->ids_loaded = 0;
+}
+
+void pass_memo_reset(struct pass *p)
+{
+	hmap_release(&p->memo);
+	hmap_init(&p->memo);
 }
 
 int pass_uid(struct pass *p, const char *name, uid_t *out)
@@ -394,6 +442,15 @@ static void compute_digest(struct resource *res)
 		case FIELD_ENUM:
 			buf_addf(&b, "%d", *(const int *)slot);
 			break;
+		case FIELD_LIST:
+		case FIELD_MAP: {
+			const char *const *l = *(const char *const *const *)slot;
+			for (size_t i = 0; l && l[i]; i++)
+				buf_addf(&b, "%s%zu:%s", i ? "," : "[", strlen(l[i]), l[i]);
+			if (l)
+				buf_adds(&b, l[0] ? "]" : "[]");
+			break;
+		}
 		default: {
 			const char *s = *(const char *const *)slot;
 			if (s)

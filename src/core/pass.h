@@ -17,6 +17,12 @@ void res_diag(struct pass *p, const struct resource *res, const char *field,
 /* Position of spec.field (or the document). */
 struct srcpos res_field_pos(const struct resource *res, const char *field);
 
+/* A FIELD_MAP (core/model.h): the string value of name, or NULL when it is
+ * absent or a list; the list value of name as a NULL-terminated array in a
+ * (*n items), or NULL when it is absent or a string. */
+const char *fmap_str(const char *const *map, const char *name);
+const char **fmap_list(struct arena *a, const char *const *map, const char *name, size_t *n);
+
 /* A zeroed resource of kind k with its spec allocated (booleans unset). */
 struct resource *pass_new_resource(struct pass *p, const struct kind *k);
 /* Add res (id set) to the pass; its id must be new. */
@@ -27,6 +33,10 @@ void res_add_dep(struct resource *res, struct resource *dep);
  * /etc/passwd and /etc/group when present, else the host's NSS. */
 int pass_uid(struct pass *p, const char *name, uid_t *out);
 int pass_gid(struct pass *p, const char *name, gid_t *out);
+/* Read the account files again on the next lookup (an account changed). */
+void pass_ids_forget(struct pass *p);
+/* Empty p->memo (pass_plan and pass_plan_subset do, before observing). */
+void pass_memo_reset(struct pass *p);
 
 /* Check a host path against the local policy; NULL when allowed. */
 const char *policy_check_path(const struct policy *pol, const char *path);
@@ -46,6 +56,12 @@ void pass_stat_update(struct pass *p, const char *path, const char *oid);
 int manifest_load(struct pass *p);	/* parse + schema; diags in p->diag */
 /* Parse one manifest file's text (repository path file) into resources. */
 int manifest_parse(struct pass *p, const char *file, const char *data, size_t len);
+/* The same through a layer (the text of DIR/layer.yaml) whose patches apply
+ * to the documents of file; its resources are not loaded (tests, fuzzing). */
+int manifest_parse_layered(struct pass *p, const char *dir, const char *layer, size_t layer_len,
+			   const char *file, const char *data, size_t len);
+/* The resources of p as YAML documents (plan -o yaml), in load order. */
+void manifest_emit(const struct pass *p, struct buf *out);
 int graph_build(struct pass *p);	/* deps, implicit parents, cycles, order */
 int pass_validate(struct pass *p);	/* kind checks, policy, conflicts */
 int pass_plan(struct pass *p, struct db *db);		/* observe + prune plan */
@@ -58,6 +74,19 @@ int pass_plan_subset(struct pass *p, struct resource **list, size_t n);
 int pass_record(struct pass *p, const char *command);
 /* Record that the revision of p was rejected (its diagnostics, shortened). */
 void pass_record_rejection(struct pass *p, struct db *db, const char *command);
+/* How the revision of p was chosen, from the source settings in force
+ * (p->git_url must be set): p->selector, kept as applied_selector. */
+void pass_set_selector(struct pass *p, const char *branch, const char *tag, const char *semver,
+		       const char *commit);
+/* A remote that went backwards: when p's commit does not descend from the
+ * applied one and both came from the same branch (or default branch, or
+ * semver range) of the same source, add a diagnostic and return -1 (the
+ * revision is rejected), or return 1 when allow (source.allowRewind) lets
+ * it through. Tags, commits and a changed source or selector are
+ * deliberate: 0. */
+int pass_check_rewind(struct pass *p, int allow);
+/* 1 when the rejection recorded for oid was a rewind that allow now accepts. */
+int pass_rewind_retry(struct db *db, const char *oid, int allow);
 /* "applied", "partial" or "failed" from the outcome counts. */
 const char *pass_result(const struct pass *p);
 

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "cmd/render.h"
 #include "http/internal.h"
@@ -99,9 +100,14 @@ void api_readyz(struct http *h, struct reply *out)
 
 /* ---- the page for people ---- */
 
-static void esc(struct buf *b, const char *s)
+/* Redacted first (so the redaction tag is escaped too), then escaped. */
+static void esc(struct buf *b, const char *str)
 {
-	for (; s && *s; s++) {
+	struct buf r = BUF_INIT;
+	if (!str)
+		return;
+	http_redact(&r, str);
+	for (const char *s = r.ptr; s && *s; s++) {
 		switch (*s) {
 		case '<': buf_adds(b, "&lt;"); break;
 		case '>': buf_adds(b, "&gt;"); break;
@@ -115,6 +121,7 @@ static void esc(struct buf *b, const char *s)
 				buf_addch(b, *s);
 		}
 	}
+	buf_release(&r);
 }
 
 static void row(struct buf *b, const char *key, const char *val)
@@ -200,7 +207,25 @@ void api_page(struct http *h, struct reply *out)
 		    "code{font:13px ui-monospace,monospace}"
 		    "</style></head><body>\n<h1>driftless on ");
 	esc(b, host);
-	buf_adds(b, "</h1>\n<table>\n");
+	buf_adds(b, "</h1>\n");
+	/* a suspension changes what the agent does: say so before anything else */
+	struct suspension sp;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (db_suspend_active(h->db, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, &a, &sp) == 1) {
+		char until[32];
+		render_time(until, sizeof(until), sp.until_ms);
+		buf_adds(b, "<p class=\"bad\" id=\"suspended\" style=\"background:#fee;padding:.6em;"
+			    "border:2px solid #a11\">SUSPENDED until ");
+		esc(b, until);
+		buf_adds(b, " by ");
+		esc(b, sp.by);
+		buf_adds(b, ": ");
+		esc(b, sp.reason);
+		buf_adds(b, ". Drift is held, not repaired, and new revisions wait"
+			    " (<code>driftless resume</code> ends it).</p>\n");
+	}
+	buf_adds(b, "<table>\n");
 	row(b, "applied revision", applied);
 	row(b, "applied at", at);
 	row(b, "last result", db_meta_get(h->db, "last_result", &a));

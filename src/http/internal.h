@@ -12,7 +12,7 @@
 #define HTTP_BODY_MAX_HOOK (1u << 20)	/* webhook bodies; larger is 413 before reading */
 #define HTTP_BODY_MAX_API 4096		/* any other request body */
 #define HTTP_CONN_LIMIT 64
-#define HTTP_PER_IP_LIMIT 16
+#define HTTP_PER_IP_LIMIT 32
 #define HTTP_IDLE_TIMEOUT_S 10		/* no byte for this long: closed */
 #define HTTP_REQUEST_DEADLINE_S 30	/* a whole request, headers and body */
 #define HTTP_CONN_MEMORY (32u << 10)	/* request line and headers; more is 431 */

@@ -96,16 +96,18 @@ void http_redact(struct buf *out, const char *s)
 		"api_key", "api-key", NULL };
 	struct buf tmp = BUF_INIT;
 	redact_buf(&tmp, s, strlen(s));
-	const char *p = tmp.ptr ? tmp.ptr : "";
-	while (*p) {
+	const char *p = tmp.ptr ? tmp.ptr : "", *run = p;
+	for (; *p; p++) {
+		/* every key starts with t, s, p or a */
+		char c = (char)(*p | 0x20);
+		if (c != 't' && c != 's' && c != 'p' && c != 'a')
+			continue;
 		size_t klen = 0;
 		for (int i = 0; keys[i] && !klen; i++)
 			if (word_at(p, keys[i]))
 				klen = strlen(keys[i]);
-		if (!klen) {
-			buf_addch(out, *p++);
+		if (!klen)
 			continue;
-		}
 		/* KEY[word chars]["'] *[=:] *["']VALUE */
 		const char *q = p + klen;
 		while ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
@@ -116,8 +118,7 @@ void http_redact(struct buf *out, const char *s)
 		while (*q == ' ')
 			q++;
 		if (*q != '=' && *q != ':') {
-			buf_add(out, p, klen);
-			p += klen;
+			p += klen - 1;
 			continue;
 		}
 		q++;
@@ -128,17 +129,17 @@ void http_redact(struct buf *out, const char *s)
 		const char *v = q;
 		while (*q && !strchr(" \t\r\n\"'&,;)}<>", *q))
 			q++;
+		/* nothing, or a path (secretFile: /etc/...): not a value to hide */
 		if (q == v || (q - v >= 2 && v[0] == '/')) {
-			/* nothing, or a path (secretFile: /etc/...): not a value to hide */
-			buf_add(out, p, (size_t)(q - p));
-		} else {
-			buf_add(out, p, (size_t)(v - p));
-			buf_adds(out, "<redacted>");
+			p = q - 1;
+			continue;
 		}
-		p = q;
+		buf_add(out, run, (size_t)(v - run));
+		buf_adds(out, "<redacted>");
+		run = q;
+		p = q - 1;
 	}
-	if (!out->ptr)
-		buf_adds(out, "");
+	buf_add(out, run, (size_t)(p - run));
 	redact_wipe(tmp.ptr, tmp.cap);
 	buf_release(&tmp);
 }

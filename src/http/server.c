@@ -328,7 +328,10 @@ static enum MHD_Result send_reply(struct http *h, struct req *r, struct MHD_Conn
 {
 	struct buf body = BUF_INIT;
 	(void)h;
-	http_redact(&body, rp->body.ptr ? rp->body.ptr : "");
+	if (rp->type && !strncmp(rp->type, "text/html", 9))
+		buf_adds(&body, rp->body.ptr ? rp->body.ptr : "");	/* redacted string by string */
+	else
+		http_redact(&body, rp->body.ptr ? rp->body.ptr : "");
 	size_t len = body.len;
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, len ? buf_detach(&body) : (void *)"",
 								     len ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -382,23 +385,27 @@ static enum MHD_Result first_look(struct http *h, struct req *r, struct MHD_Conn
 	if (!rt)
 		return refuse(h, r, c, 404, "not found", NULL);
 	r->route = rt;
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	int is_post = !strcmp(method, "POST");
+	int hook = rt->provider >= 0;
 	if ((rt->flags & R_GET && !is_get) || (rt->flags & R_POST && !is_post)) {
 		struct reply rp = { .allow = rt->flags & R_GET ? "GET, HEAD" : "POST" };
+		h->stats.hooks[3] += hook;	/* refused before authentication */
 		reply_error(&rp, 405, "method not allowed");
 		return send_reply(h, r, c, &rp);
 	}
-	r->body_max = rt->provider >= 0 ? HTTP_BODY_MAX_HOOK : HTTP_BODY_MAX_API;
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	r->body_max = hook ? HTTP_BODY_MAX_HOOK : HTTP_BODY_MAX_API;
 	if (cl) {
 		char *end;
 		errno = 0;
 		unsigned long long n = strtoull(cl, &end, 10);
-		if (errno || *end || n > r->body_max)
+		if (errno || *end || n > r->body_max) {
+			h->stats.hooks[3] += hook;
 			return refuse(h, r, c, 413, "request body too large", "size");
+		}
 	}
-	if (rt->provider >= 0) {
+	if (hook) {
 		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 		if (!ct || (strncasecmp(ct, "application/json", 16) &&
 			    strncasecmp(ct, "application/x-www-form-urlencoded", 33))) {

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/check.h"
 #include "kinds/common.h"
+#include "kinds/kinds.h"
 #include "lib/err.h"
 
 void what_add(struct change *chg, const char *fmt, ...)
@@ -40,6 +42,34 @@ static int allowed(struct pass *p, const char *const *list, size_t n, const char
 	return 0;
 }
 
+int owner_allowed(struct pass *p, const char *name, int group)
+{
+	const struct policy *pol = p->policy;
+	unsigned long id = group ? (unsigned long)(gid_t)-1 : (unsigned long)(uid_t)-1;
+	if (group) {
+		gid_t g;
+		if (!pol->groups_set)
+			return 1;
+		if (pass_gid(p, name, &g) == 0)
+			id = g;
+		return allowed(p, pol->groups, pol->ngroups, name, id, 1);
+	}
+	uid_t u;
+	if (!pol->owners_set)
+		return 1;
+	if (pass_uid(p, name, &u) == 0)
+		id = u;
+	return allowed(p, pol->owners, pol->nowners, name, id, 0);
+}
+
+/* The id an account of this pass declares ("uid"/"gid"), or -1. */
+static long declared_id(struct resource *decl)
+{
+	unsigned long v;
+	const char *id = account_declared_id(decl);
+	return id && !check_numeric_id(id, &v) ? (long)v : -1;
+}
+
 void owner_resolve(struct pass *p, struct resource *res, struct owner *o)
 {
 	const struct policy *pol = p->policy;
@@ -62,17 +92,54 @@ void owner_resolve(struct pass *p, struct resource *res, struct owner *o)
 		}
 	}
 	if (o->owner) {
-		if (pass_uid(p, o->owner, &o->uid) < 0)
-			res_diag(p, res, "owner", "%s", err_msg());
-		else
+		struct resource *decl = account_declared(p, o->owner, 0);
+		long id = decl ? declared_id(decl) : -1;
+		if (decl)
+			res_add_dep(res, decl);
+		if (id >= 0) {
+			o->uid = (uid_t)id;
 			o->has_uid = 1;
+		} else if (pass_uid(p, o->owner, &o->uid) == 0) {
+			o->has_uid = 1;
+		} else if (decl) {
+			o->defer_uid = 1;
+		} else {
+			res_diag(p, res, "owner", "%s", err_msg());
+		}
 	}
 	if (o->group) {
-		if (pass_gid(p, o->group, &o->gid) < 0)
-			res_diag(p, res, "group", "%s", err_msg());
-		else
+		struct resource *decl = account_declared(p, o->group, 1);
+		long id = decl ? declared_id(decl) : -1;
+		if (decl)
+			res_add_dep(res, decl);
+		if (id >= 0) {
+			o->gid = (gid_t)id;
 			o->has_gid = 1;
+		} else if (pass_gid(p, o->group, &o->gid) == 0) {
+			o->has_gid = 1;
+		} else if (decl) {
+			o->defer_gid = 1;
+		} else {
+			res_diag(p, res, "group", "%s", err_msg());
+		}
 	}
+}
+
+int owner_settle(struct pass *p, struct owner *o)
+{
+	if (o->defer_uid) {
+		if (pass_uid(p, o->owner, &o->uid) < 0)
+			return -1;
+		o->has_uid = 1;
+		o->defer_uid = 0;
+	}
+	if (o->defer_gid) {
+		if (pass_gid(p, o->group, &o->gid) < 0)
+			return -1;
+		o->has_gid = 1;
+		o->defer_gid = 0;
+	}
+	return 0;
 }
 
 static int node_type_of(mode_t m)
@@ -117,6 +184,14 @@ int attrs_differ(struct change *chg, const struct optmode *mode, const struct ow
 	}
 	if (o->has_gid && chg->gid != o->gid) {
 		what_add(chg, "group %u -> %u", (unsigned)chg->gid, (unsigned)o->gid);
+		d = 1;
+	}
+	if (o->defer_uid) {
+		what_add(chg, "owner %u -> '%s' (created in this pass)", (unsigned)chg->uid, o->owner);
+		d = 1;
+	}
+	if (o->defer_gid) {
+		what_add(chg, "group %u -> '%s' (created in this pass)", (unsigned)chg->gid, o->group);
 		d = 1;
 	}
 	return d;

@@ -11,10 +11,21 @@ struct owner {
 	int has_uid, has_gid;
 	uid_t uid;
 	gid_t gid;
+	/* named after a User or Group of this pass that does not exist yet:
+	 * resolved by owner_settle() once that account was applied */
+	int defer_uid, defer_gid;
 };
 
-/* Resolve owner/group names of res (field names "owner" and "group"). */
+/* Resolve owner/group names of res (field names "owner" and "group"). An
+ * account a User or Group of the pass declares makes that resource an
+ * implicit dependency; its declared uid/gid wins, and one without an id
+ * is resolved later (defer_uid, defer_gid). */
 void owner_resolve(struct pass *p, struct resource *res, struct owner *o);
+/* Resolve deferred names now; -1 (err_msg) when one still does not exist. */
+int owner_settle(struct pass *p, struct owner *o);
+/* Is name (a group when group, else a user) allowed by policy.groups
+ * (policy.owners)? 1 when the list is not set. */
+int owner_allowed(struct pass *p, const char *name, int group);
 
 /* lstat res->path into chg (exists, type, mode, uid, gid, size). 0 or -1. */
 int path_observe(struct pass *p, const char *path, struct change *chg, struct stat *st);

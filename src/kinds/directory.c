@@ -171,6 +171,7 @@ static int dir_observe(struct resource *res, struct pass *p, struct change *chg)
 	struct dir_spec *s = res->spec;
 	struct stat st;
 
+	(void)owner_settle(p, &s->own);	/* an owner created since validation */
 	if (path_observe(p, res->path, chg, &st) < 0)
 		return -1;
 	if (s->ensure == 1) {
@@ -200,6 +201,8 @@ static int dir_apply(struct change *chg, struct pass *p)
 	struct resource *res = chg->res;
 	struct dir_spec *s = res->spec;
 
+	if (chg->action != ACT_DELETE && owner_settle(p, &s->own) < 0)
+		return -1;
 	switch (chg->action) {
 	case ACT_DELETE:
 		if (!s || s->ensure == 1)
@@ -240,4 +243,5 @@ const struct kind kind_directory = {
 	.check = dir_check,
 	.observe = dir_observe,
 	.apply = dir_apply,
+	.adopt_free = 1,	/* taking a directory over loses no content */
 };

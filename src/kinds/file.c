@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "core/check.h"
+#include "core/vars.h"
 #include "kinds/common.h"
 #include "kinds/kinds.h"
 #include "lib/err.h"
@@ -21,6 +22,7 @@ static const struct field file_fields[] = {
 	{ "group", FIELD_ID, offsetof(struct file_spec, own.group), 0, NULL },
 	{ "ensure", FIELD_ENUM, offsetof(struct file_spec, ensure), 0, ensure_values },
 	{ "adopt", FIELD_BOOL, offsetof(struct file_spec, adopt), 0, NULL },
+	{ "template", FIELD_BOOL, offsetof(struct file_spec, tmpl), 0, NULL },
 	{ NULL, 0, 0, 0, NULL },
 };
 
@@ -60,6 +62,42 @@ int file_resolve_source(struct pass *p, struct resource *res, const char *src, c
 	return 0;
 }
 
+/* A 'template: true' File with a source: the host variables of the source
+ * file substituted into content (validate: only their syntax checked). */
+static int file_render_source(struct pass *p, struct resource *res, struct file_spec *s)
+{
+	struct buf text = BUF_INIT, out = BUF_INIT;
+	struct gitsrc *g = pass_git(p);
+	const char *why;
+	size_t at;
+	int ret = -1;
+	if (!g || gitsrc_read_blob(g, s->blob, (size_t)p->policy->max_file_size, &text) < 0) {
+		res_diag(p, res, "source", "%s", err_msg());
+		goto out;
+	}
+	if (!vars_has_ref(text.ptr ? text.ptr : "", text.len)) {
+		ret = 0;
+		goto out;
+	}
+	if (vars_expand(p->vars, &p->arena, text.ptr, text.len, (size_t)p->policy->max_file_size,
+			p->vars ? &out : NULL, &why, &at) < 0) {
+		int line, col;
+		vars_line_col(text.ptr, at, &line, &col);
+		diag_add(&p->diag, s->source, line, col, "%s: template %s", res->id, why);
+		goto out;
+	}
+	if (p->vars) {
+		s->content.ptr = arena_strndup(&p->arena, out.ptr ? out.ptr : "", out.len);
+		s->content.len = out.len;
+		gitsrc_hash_blob(s->content.ptr, s->content.len, s->blob);
+	}
+	ret = 0;
+out:
+	buf_release(&text);
+	buf_release(&out);
+	return ret;
+}
+
 static int file_check(struct resource *res, struct pass *p)
 {
 	struct file_spec *s = res->spec;
@@ -85,6 +123,8 @@ static int file_check(struct resource *res, struct pass *p)
 		uint64_t size;
 		if (file_resolve_source(p, res, s->source, s->blob, &size) < 0)
 			return -1;
+		if (s->tmpl == 1 && file_render_source(p, res, s) < 0)
+			return -1;
 		res->digest_extra = s->blob;
 	}
 	if (s->blob[0])
@@ -100,6 +140,7 @@ int file_observe(struct resource *res, struct pass *p, struct change *chg)
 	struct file_spec *s = res->spec;
 	struct stat st;
 
+	(void)owner_settle(p, &s->own);	/* an owner created since validation */
 	if (path_observe(p, res->path, chg, &st) < 0)
 		return -1;
 	if (s->ensure == 1) {
@@ -158,6 +199,8 @@ int file_apply(struct change *chg, struct pass *p)
 	struct file_spec *s = res->spec;
 	int ret = -1;
 
+	if (chg->action != ACT_DELETE && owner_settle(p, &s->own) < 0)
+		return -1;
 	if (chg->action == ACT_DELETE)
 		return path_remove(p, res->path, chg->inv);
 

@@ -8,6 +8,9 @@ const struct kind *const kinds[] = {
 	&kind_directory,
 	&kind_symlink,
 	&kind_secret,
+	&kind_user,
+	&kind_group,
+	&kind_package,
 	NULL,
 };
 

@@ -78,6 +78,7 @@ static int link_observe(struct resource *res, struct pass *p, struct change *chg
 	struct link_spec *s = res->spec;
 	struct stat st;
 
+	(void)owner_settle(p, &s->own);	/* an owner created since validation */
 	if (path_observe(p, res->path, chg, &st) < 0)
 		return -1;
 	if (s->ensure == 1) {
@@ -120,6 +121,8 @@ static int link_apply(struct change *chg, struct pass *p)
 	struct resource *res = chg->res;
 	struct link_spec *s = res->spec;
 
+	if (chg->action != ACT_DELETE && owner_settle(p, &s->own) < 0)
+		return -1;
 	if (chg->action == ACT_DELETE)
 		return path_remove(p, res->path, chg->inv);
 	if (chg->exists && chg->type == NODE_FILE && chg->foreign &&

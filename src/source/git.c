@@ -2,14 +2,18 @@
 /* libgit2: a bare object cache per remote, fetched by exact ref, read by object id; no worktree, hooks or filters. */
 #include <dirent.h>
 #include <git2.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include "core/model.h"
 #include "lib/err.h"
+#include "lib/sshsig.h"
+#include "lib/semver.h"
 #include "source/git.h"
 
 struct gitsrc {
@@ -203,13 +207,161 @@ void gitsrc_free(struct gitsrc *g)
 	free(g);
 }
 
+/* ---- transports: host keys, credentials, the size cap and the deadline ---- */
+
+struct xfer {
+	const struct source_opts *o;
+	const char *safe_url;
+	char host[256];		/* of the URL, for known_hosts */
+	int port;
+	int cred_tries;		/* per connection: a second ask means the first was refused */
+	char *why;		/* our reason for stopping, kept past libgit2's own message */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int xfer_stop(struct xfer *x, char *why)
+{
+	if (!x->why)
+		x->why = why;
+	else
+		free(why);
+	git_error_set_str(GIT_ERROR_NET, x->why);
+	return -1;
+}
+
+static int xfer_late(struct xfer *x)
+{
+	if (!x->o->deadline_ms || mono_ms() < x->o->deadline_ms)
+		return 0;
+	return xfer_stop(x, xasprintf("fetching from '%s' took longer than the deadline"
+				      " ('source.timeout'); stopped", x->safe_url));
+}
+
+/* 1 for ssh://, ssh+git://, git+ssh:// and scp-like "user@host:path". */
+static int is_ssh_url(const char *url)
+{
+	if (!strncmp(url, "ssh://", 6) || !strncmp(url, "ssh+git://", 10) ||
+	    !strncmp(url, "git+ssh://", 10))
+		return 1;
+	const char *colon = strchr(url, ':');
+	return colon && !strstr(url, "://") && url[0] != '/' && colon > url &&
+	       !memchr(url, '/', (size_t)(colon - url));
+}
+
+/* The host and port an ssh URL connects to. */
+static void ssh_host_port(const char *url, char *host, size_t hostlen, int *port)
+{
+	const char *h = strstr(url, "://");
+	int scp = !h;
+	h = h ? h + 3 : url;
+	size_t auth = strcspn(h, "/");
+	const char *at = memchr(h, '@', scp ? strcspn(h, ":") : auth);
+	if (at)
+		h = at + 1;
+	*port = 22;
+	size_t n;
+	if (*h == '[') {
+		h++;
+		n = strcspn(h, "]");
+		if (!scp && h[n] == ']' && h[n + 1] == ':')
+			*port = atoi(h + n + 2);
+	} else {
+		n = strcspn(h, scp ? ":" : ":/");
+		if (!scp && h[n] == ':')
+			*port = atoi(h + n + 1);
+	}
+	snprintf(host, hostlen, "%.*s", (int)n, h);
+}
+
 static int cert_check(git_cert *cert, int valid, const char *host, void *payload)
 {
-	(void)cert;
+	struct xfer *x = payload;
 	(void)host;
-	(void)payload;
-	/* the CA bundle was installed with GIT_OPT_SET_SSL_CERT_LOCATIONS; trust the verdict */
-	return valid ? 0 : -1;
+	if (xfer_late(x))
+		return -1;
+	if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+		/* the CA bundle was installed with GIT_OPT_SET_SSL_CERT_LOCATIONS; trust the verdict */
+		return valid ? 0 : -1;
+	/* ssh: libgit2's verdict comes from ~/.ssh/known_hosts; ours from the config only */
+	const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+	if (!x->o->known_hosts)
+		return xfer_stop(x, xasprintf("'%s' is an ssh remote: set 'source.auth.knownHosts' to"
+					      " pin its host key", x->safe_url));
+	if (!(hk->type & GIT_CERT_SSH_RAW) || !hk->hostkey || !hk->hostkey_len)
+		return xfer_stop(x, xasprintf("the ssh server of '%s' sent no host key", x->safe_url));
+	if (sshsig_known_host(x->o->known_hosts, strlen(x->o->known_hosts),
+			      x->o->known_hosts_file ? x->o->known_hosts_file : "known_hosts",
+			      x->host, x->port, hk->hostkey, hk->hostkey_len) < 0)
+		return xfer_stop(x, xstrdup(err_msg()));
+	return 0;
+}
+
+static int cred_cb(git_credential **out, const char *url, const char *user, unsigned int allowed,
+		   void *payload)
+{
+	struct xfer *x = payload;
+	const struct source_opts *o = x->o;
+	(void)url;
+	if (xfer_late(x))
+		return -1;
+	if (allowed & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user && *user ? user : "git");
+	if (allowed & (GIT_CREDENTIAL_SSH_MEMORY | GIT_CREDENTIAL_SSH_KEY)) {
+		if (!o->ssh_key)
+			return xfer_stop(x, xasprintf("'%s' asks for an ssh key: set"
+						      " 'source.auth.sshKey'", x->safe_url));
+		if (x->cred_tries++)
+			return xfer_stop(x, xasprintf("'%s' refused the key of 'source.auth.sshKey'",
+						      x->safe_url));
+		return git_credential_ssh_key_memory_new(out, user && *user ? user : "git", NULL,
+							 o->ssh_key, NULL);
+	}
+	if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+		if (!o->password)
+			return xfer_stop(x, xasprintf("'%s' requires authentication (HTTP 401): set"
+						      " 'source.auth'", x->safe_url));
+		if (x->cred_tries++)
+			return xfer_stop(x, xasprintf("'%s' refused the credentials of 'source.auth'"
+						      " (HTTP 401)", x->safe_url));
+		return git_credential_userpass_plaintext_new(out, o->username ? o->username :
+							     "x-access-token", o->password);
+	}
+	return xfer_stop(x, xasprintf("'%s' asks for a kind of authentication driftless does"
+				      " not offer", x->safe_url));
+}
+
+static int progress_cb(const git_indexer_progress *st, void *payload)
+{
+	struct xfer *x = payload;
+	if (x->o->max_bytes && st->received_bytes > x->o->max_bytes)
+		return xfer_stop(x, xasprintf("'%s' sent more than %llu bytes ('source.maxFetchSize');"
+					      " stopped", x->safe_url,
+					      (unsigned long long)x->o->max_bytes));
+	return xfer_late(x);
+}
+
+static int sideband_cb(const char *str, int len, void *payload)
+{
+	(void)str;
+	(void)len;
+	return xfer_late(payload);
+}
+
+/* After a libgit2 failure: our reason when we stopped it, else libgit2's. */
+static int xfer_fail(struct xfer *x, const char *fmt, const char *arg)
+{
+	if (!x->why)
+		return git_fail(fmt, arg);
+	char *what = xasprintf(fmt, arg);
+	err_set("%s: %s", what, x->why);
+	free(what);
+	return -1;
 }
 
 static int fill_rev(struct gitsrc *g, const git_oid *id, const char *ref, struct revision *rev)
@@ -245,7 +397,23 @@ static int peel_commit(struct gitsrc *g, const git_oid *in, git_oid *out)
 	return 0;
 }
 
+static int fetch(struct gitsrc *g, const struct source_opts *o, struct revision *rev, int *fetched);
+static int semver_pick(struct gitsrc *g, git_remote *remote, const char *range, char **want);
+
 int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision *rev, int *fetched)
+{
+	/* a server that drops the connection is an error, not a SIGPIPE death
+	 * (libgit2's TLS and ssh streams write with plain send()) */
+	struct sigaction ign = { 0 }, old;
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, &old);
+	int r = fetch(g, o, rev, fetched);
+	sigaction(SIGPIPE, &old, NULL);
+	return r;
+}
+
+static int fetch(struct gitsrc *g, const struct source_opts *o, struct revision *rev, int *fetched)
 {
 	git_remote *remote = NULL;
 	git_remote_callbacks cbs = GIT_REMOTE_CALLBACKS_INIT;
@@ -254,10 +422,25 @@ int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision 
 	git_oid id;
 	int have_id = 0, ret = -1;
 
+	struct xfer x = { .o = o, .safe_url = g->safe_url };
+
 	*fetched = 0;
 	if (o->ca_file && git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, o->ca_file, NULL) < 0)
 		return git_fail("cannot load CA file '%s'", o->ca_file);
+	if (o->password && !strncasecmp(g->url, "http://", 7))
+		return err_set("'%s': credentials are never sent over plain http://; use https://",
+			       g->safe_url);
+	if (is_ssh_url(g->url)) {
+		ssh_host_port(g->url, x.host, sizeof(x.host), &x.port);
+		if (!o->offline && !o->known_hosts)
+			return err_set("'%s' is an ssh remote: set 'source.auth.knownHosts' to pin its"
+				       " host key", g->safe_url);
+	}
 	cbs.certificate_check = cert_check;
+	cbs.credentials = cred_cb;
+	cbs.transfer_progress = progress_cb;
+	cbs.sideband_progress = sideband_cb;
+	cbs.payload = &x;
 
 	if (o->commit) {
 		size_t n = strlen(o->commit);
@@ -291,10 +474,16 @@ int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision 
 		git_fail("invalid repository URL '%s'", g->safe_url);
 		goto out;
 	}
-	if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL) < 0) {
-		git_fail("cannot reach '%s'", g->safe_url);
+	git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
+	co.callbacks = cbs;
+	co.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+	if (git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co) < 0) {
+		xfer_fail(&x, "cannot reach '%s'", g->safe_url);
 		goto out;
 	}
+	/* --semver: the highest matching tag of the advertisement (semver_pick) */
+	if (o->semver && !want && semver_pick(g, remote, o->semver, &want) < 0)
+		goto out;
 	if (!want && !o->commit) {
 		if (git_remote_default_branch(&defbranch, remote) < 0) {
 			git_fail("cannot find the default branch of '%s'", g->safe_url);
@@ -331,6 +520,7 @@ int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision 
 		}
 	}
 	git_remote_disconnect(remote);
+	x.cred_tries = 0;	/* the fetch connects again */
 
 	/* one ref advertisement is all an unchanged remote costs */
 	if (!have_id || !git_odb_exists(g->odb, &id)) {
@@ -350,7 +540,7 @@ int gitsrc_fetch(struct gitsrc *g, const struct source_opts *o, struct revision 
 		int r = git_remote_fetch(remote, &arr, &fo, NULL);
 		free(spec);
 		if (r < 0) {
-			git_fail("cannot fetch from '%s'", g->safe_url);
+			xfer_fail(&x, "cannot fetch from '%s'", g->safe_url);
 			goto out;
 		}
 		*fetched = 1;
@@ -387,6 +577,7 @@ out:
 	git_remote_free(remote);
 	free(want);
 	free(local);
+	free(x.why);
 	return ret;
 }
 
@@ -693,6 +884,141 @@ int gitsrc_blob_size(struct gitsrc *g, const char *oid, uint64_t *out)
 		return git_fail("cannot read object '%s'", oid);
 	*out = sz;
 	return 0;
+}
+
+/* ---- signed commits (source/verify.c): raw commits, history between two ---- */
+
+int gitsrc_read_commit(struct gitsrc *g, const char *oid, size_t max, struct buf *out)
+{
+	git_oid id;
+	git_odb_object *obj = NULL;
+	if (git_oid_fromstr(&id, oid) < 0)
+		return err_set("invalid commit id '%s'", oid);
+	if (git_odb_read(&obj, g->odb, &id) < 0)
+		return git_fail("cannot read commit '%s'", oid);
+	int ret = 0;
+	if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT)
+		ret = err_set("object '%s' is not a commit", oid);
+	else if (git_odb_object_size(obj) > max)
+		ret = err_set("commit '%s' is larger than %zu bytes", oid, max);
+	else
+		buf_add(out, git_odb_object_data(obj), git_odb_object_size(obj));
+	git_odb_object_free(obj);
+	return ret;
+}
+
+int gitsrc_commits_since(struct gitsrc *g, const char *head, const char *base, size_t max,
+			 char **out, size_t *n)
+{
+	git_revwalk *w = NULL;
+	git_oid h, b, id;
+	struct buf list = BUF_INIT;
+	size_t cnt = 0;
+	int ret = -1, r;
+
+	*out = NULL;
+	*n = 0;
+	if (git_oid_fromstr(&h, head) < 0 || git_oid_fromstr(&b, base) < 0)
+		return err_set("invalid commit id '%s' or '%s'", head, base);
+	if (!git_odb_exists(g->odb, &b))
+		return err_set("the last applied revision %.12s is not in the git cache, so the commits"
+			       " since it cannot be listed", base);
+	if (git_revwalk_new(&w, g->repo) < 0 ||
+	    git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+	    git_revwalk_push(w, &h) < 0 || git_revwalk_hide(w, &b) < 0) {
+		git_fail("cannot walk the history of '%s'", head);
+		goto out;
+	}
+	while ((r = git_revwalk_next(&id, w)) == 0) {
+		char hex[41];
+		if (++cnt > max) {
+			err_set("more than %zu commits since the last applied revision %.12s", max, base);
+			goto out;
+		}
+		git_oid_tostr(hex, sizeof(hex), &id);
+		buf_add(&list, hex, sizeof(hex));
+	}
+	if (r != GIT_ITEROVER) {
+		git_fail("cannot walk the history of '%s'", head);
+		goto out;
+	}
+	*n = cnt;
+	*out = cnt ? buf_detach(&list) : NULL;
+	ret = 0;
+out:
+	buf_release(&list);
+	git_revwalk_free(w);
+	return ret;
+}
+
+/* ---- refs by semver, and history checks ---- */
+
+/*
+ * The highest tag (refs/tags/vX.Y.Z or X.Y.Z) of a connected remote that
+ * satisfies range, as a full ref name into *want. Pre-releases count only
+ * when the range names one (lib/semver.h). Of equal versions ("v1.2.3" and
+ * "1.2.3", or build metadata) the smallest name wins, so the pick never
+ * depends on the order of the advertisement.
+ */
+static int semver_pick(struct gitsrc *g, git_remote *remote, const char *range, char **want)
+{
+	struct semver_range r;
+	struct semver best, v;
+	const char *best_name = NULL, *top_name = NULL;
+	struct semver top;
+	const git_remote_head **heads;
+	size_t nheads, ntags = 0;
+
+	if (semver_range_parse(range, &r) < 0)
+		return err_wrap("'--semver'");
+	if (git_remote_ls(&heads, &nheads, remote) < 0)
+		return git_fail("cannot list refs of '%s'", g->safe_url);
+	for (size_t i = 0; i < nheads; i++) {
+		const char *name = heads[i]->name;
+		size_t n = strlen(name);
+		if (strncmp(name, "refs/tags/", 10) || (n > 3 && !strcmp(name + n - 3, "^{}")))
+			continue;
+		if (semver_parse(name + 10, &v) < 0)
+			continue;
+		ntags++;
+		if (!top_name || semver_cmp(&v, &top) > 0) {
+			top = v;
+			top_name = name;
+		}
+		if (!semver_range_match(&r, &v))
+			continue;
+		int c = best_name ? semver_cmp(&v, &best) : 1;
+		if (c > 0 || (c == 0 && strcmp(name, best_name) < 0)) {
+			best = v;
+			best_name = name;
+		}
+	}
+	if (!best_name) {
+		if (!ntags)
+			return err_set("no tag of '%s' matches semver range '%s': it has no version tags"
+				       " (vX.Y.Z or X.Y.Z)", g->safe_url, range);
+		return err_set("no tag of '%s' matches semver range '%s' (%zu version tag%s, the highest"
+			       " '%s')", g->safe_url, range, ntags, ntags == 1 ? "" : "s", top_name + 10);
+	}
+	if (!git_reference_is_valid_name(best_name))
+		return err_set("'%s' is not a valid ref name", best_name);
+	*want = xstrdup(best_name);
+	return 0;
+}
+
+int gitsrc_descendant(struct gitsrc *g, const char *commit, const char *ancestor)
+{
+	git_oid c, a;
+	if (git_oid_fromstr(&c, commit) < 0 || git_oid_fromstr(&a, ancestor) < 0)
+		return err_set("invalid commit id '%s' or '%s'", commit, ancestor);
+	if (git_oid_equal(&c, &a))
+		return 1;
+	if (!git_odb_exists(g->odb, &a))
+		return 2;
+	int r = git_graph_descendant_of(g->repo, &c, &a);
+	if (r < 0)
+		return git_fail("cannot compare the history of '%s'", commit);
+	return r;
 }
 
 /* ---- a working clone (driftless capture): check HEAD, commit files ---- */

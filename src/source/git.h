@@ -12,11 +12,21 @@ struct revision;
 
 struct source_opts {
 	const char *url;	/* file://, local path, git://, http(s)://, ssh:// */
-	const char *branch;	/* at most one of branch, tag, commit */
+	const char *branch;	/* at most one of branch, tag, semver, commit */
 	const char *tag;
 	const char *commit;	/* full or abbreviated (>= 7) hex object id */
+	const char *semver;	/* the highest tag matching this range (lib/semver.h) */
 	const char *ca_file;	/* extra CA bundle for https, or NULL */
 	int offline;		/* use the cache only, never contact the remote */
+	/* credentials (docs/sources.md): the caller read them from root-owned
+	 * files and registered them with redact_add() */
+	const char *username;	/* http(s) basic auth; NULL with password: "x-access-token" */
+	const char *password;	/* a token or password, or NULL */
+	const char *ssh_key;	/* an OpenSSH private key (the text), or NULL */
+	const char *known_hosts; /* known_hosts text for ssh://; ssh needs it */
+	const char *known_hosts_file;	/* its name, for messages */
+	uint64_t max_bytes;	/* abort a download larger than this; 0: no cap */
+	int64_t deadline_ms;	/* CLOCK_MONOTONIC ms when the fetch gives up; 0: none */
 };
 
 /* Open (creating if needed) the bare object cache for url under cache_dir. */
@@ -81,6 +91,20 @@ void gitsrc_hash_blob(const void *data, size_t len, char out[41]);
 /* Append a unified diff of a -> b (labelled with path) to out. */
 int gitsrc_diff_text(const char *path, const char *a, size_t alen,
 		     const char *b, size_t blen, struct buf *out);
+
+/* The raw object of a commit (headers and message), refusing more than max bytes. */
+int gitsrc_read_commit(struct gitsrc *g, const char *oid, size_t max, struct buf *out);
+
+/* The commits reachable from head and not from base, oldest first, as
+ * *n ids of 41 bytes each (NUL-terminated) in *out (to free). More than max
+ * is an error, and so is a base not in the cache. */
+int gitsrc_commits_since(struct gitsrc *g, const char *head, const char *base, size_t max,
+			 char **out, size_t *n);
+
+/* 1 when commit is ancestor or a descendant of it, 0 when not (history was
+ * rewritten, or went back), 2 when ancestor is not in the cache (cannot
+ * tell), -1 on error. */
+int gitsrc_descendant(struct gitsrc *g, const char *commit, const char *ancestor);
 
 /* url without userinfo, for messages (never prints credentials). */
 char *gitsrc_redact_url(const char *url);

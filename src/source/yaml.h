@@ -12,6 +12,7 @@ enum ynode_type { YNODE_SCALAR, YNODE_MAP, YNODE_SEQ };
 struct ynode {
 	enum ynode_type type;
 	int line, col;		/* 1-based position of the node's first character */
+	const char *file;	/* NULL: the file parsed; set on nodes a layer's patch brought in */
 	/* YNODE_SCALAR */
 	const char *str;	/* NUL-terminated; may hold NUL bytes, len is authoritative */
 	size_t len;

@@ -12,7 +12,9 @@ count ref advertisements and pack downloads.
 
 Optional --basic-auth USER:PASSWORD requires that HTTP Basic credential on
 every request (401 otherwise); --bearer TOKEN accepts "Authorization:
-Bearer TOKEN" as well. The response body of the backend is spooled to a
+Bearer TOKEN" as well. --redirect BASE answers every request with a 301 to
+BASE followed by the request's path and query (another host, or http://).
+The response body of the backend is spooled to a
 temporary file, so memory stays flat whatever the pack size.
 """
 
@@ -56,6 +58,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in extra:
             self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -119,6 +123,11 @@ class Handler(BaseHTTPRequestHandler):
         return total
 
     def _cgi(self):
+        if self.server.redirect:
+            self.close_connection = True
+            self._plain(301, "moved\n",
+                        [("Location", self.server.redirect + self.path)])
+            return
         if not self._authorised():
             self.close_connection = True
             self._plain(401, "authentication required\n",
@@ -222,6 +231,7 @@ def main():
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("--basic-auth", metavar="USER:PASSWORD")
     ap.add_argument("--bearer", metavar="TOKEN")
+    ap.add_argument("--redirect", metavar="BASE")
     args = ap.parse_args()
 
     if not os.access(BACKEND, os.X_OK):
@@ -234,6 +244,7 @@ def main():
     server.error_log = args.error_log
     server.basic_auth = args.basic_auth
     server.bearer = args.bearer
+    server.redirect = args.redirect
     server.log_lock = threading.Lock()
     open(args.access_log, "a", encoding="utf-8").close()
     if args.tls:

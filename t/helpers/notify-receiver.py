@@ -8,7 +8,8 @@ listening) and records every POST as one JSON line in --log:
 the raw text>}. How it answers depends on the first path component:
 
   /fail-once...  500 to the first request on that exact path, then 200
-  /hang...       sleeps --hang seconds before answering 200
+  /hang...       records the request, then sleeps --hang seconds before
+                 answering 200
   /redirect...   302 to /ok (the agent must not follow it)
   anything else  200
 
@@ -46,13 +47,13 @@ class Handler(BaseHTTPRequestHandler):
             status = 500
         elif self.path.startswith("/redirect"):
             status = 302
-        elif self.path.startswith("/hang"):
-            time.sleep(srv.hang)
         rec = {"path": self.path, "time": time.time(), "status": status,
                "contentType": self.headers.get("Content-Type"), "body": body}
         with srv.lock:
             with open(srv.log, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
+        if self.path.startswith("/hang"):
+            time.sleep(srv.hang)
         out = b"ok\n"
         self.send_response(status)
         if status == 302:

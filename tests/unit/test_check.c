@@ -72,6 +72,40 @@ static void test_check__names(void **state)
 	assert_non_null(check_account("r\xd0\xbe\xd0\xbet"));	/* Cyrillic o */
 }
 
+static void test_check__accounts_and_packages(void **state)
+{
+	unsigned long id = 7;
+	(void)state;
+	assert_null(check_account_name("svc_app"));
+	assert_null(check_account_name("machine$"));
+	assert_non_null(check_account_name("1000"));
+	assert_non_null(check_account_name("-oNonUnique"));
+	assert_non_null(check_account_name("a:b"));
+	assert_non_null(check_account_name("a,b"));
+	assert_non_null(check_account_name("a b"));
+	assert_null(check_numeric_id("0", &id));
+	assert_int_equal(id, 0);
+	assert_null(check_numeric_id("4294967294", &id));
+	assert_non_null(check_numeric_id("4294967295", &id));
+	assert_non_null(check_numeric_id("-1", &id));
+	assert_non_null(check_numeric_id("01", &id));
+	assert_non_null(check_numeric_id("", &id));
+	assert_null(check_package_name("libstdc++6"));
+	assert_null(check_package_name("0ad"));
+	assert_non_null(check_package_name("--allow-unauthenticated"));
+	assert_non_null(check_package_name("Foo"));
+	assert_non_null(check_package_name("a"));
+	assert_non_null(check_package_name("nginx:amd64"));
+	assert_null(check_package_version("1.0"));
+	assert_null(check_package_version("1:2.3~rc1+dfsg-4"));
+	assert_non_null(check_package_version("-1"));
+	assert_non_null(check_package_version("v1"));
+	assert_non_null(check_package_version("1:"));
+	assert_non_null(check_package_version("a:1"));
+	assert_non_null(check_package_version("1.0 x"));
+	assert_non_null(check_package_version("1.0-"));
+}
+
 static void test_check__mode(void **state)
 {
 	unsigned m;
@@ -106,6 +140,7 @@ int main(void)
 		cmocka_unit_test(test_check__host_path_rejects),
 		cmocka_unit_test(test_check__repo_path),
 		cmocka_unit_test(test_check__names),
+		cmocka_unit_test(test_check__accounts_and_packages),
 		cmocka_unit_test(test_check__mode),
 		cmocka_unit_test(test_check__under),
 	};
