@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "report", cmd_report, "every change, drift event and suspension of a period, for auditors" },
 	{ "fleet", cmd_fleet, "the hosts, revisions and rollouts of a fleet, from etcd" },
 	{ "secret", cmd_secret, "make this host's age identity, print it, seal secrets for hosts" },
+	{ "ack", cmd_ack, "settle an Exec whose interrupted run has an unknown outcome" },
 	{ "version", cmd_version, "print the version" },
 	{ NULL, NULL, NULL },
 };

@@ -85,6 +85,22 @@ test_expect_success 'source.semver in the config' '
 	test_cmp_text 1.2.5 "$ROOT/etc/motd"
 '
 
+test_expect_success 'a range that falls back to a lower version is refused; a higher one off a branch is not' '
+	S4=$SCRATCH/state-sv && R4=$SCRATCH/root-sv && mkdir -p "$R4/etc" &&
+	expect_exit 0 dl apply --repo "$URL" --semver "^1" --root "$R4" --state "$S4" &&
+	test_cmp_text 1.3.0 "$R4/etc/motd" &&
+	git -C "$SCRATCH/srv/infra.git" tag -d 1.3.0 >/dev/null &&
+	test_must_fail dl apply --repo "$URL" --semver "^1" --root "$R4" --state "$S4" &&
+	expect_contains "$SCRATCH/stderr" "the remote went backwards: the highest matching tag is now '\''v1.2.5'\''" &&
+	expect_contains "$SCRATCH/stderr" "older than the applied '\''1.3.0'\''" &&
+	test_cmp_text 1.3.0 "$R4/etc/motd" &&
+	git -C "$W" checkout -q -b release-1.x v1.2.5 &&
+	motd 1.5.0 && git -C "$W" tag v1.5.0 && git -C "$W" checkout -q main &&
+	git -C "$W" push -q "$SCRATCH/srv/infra.git" v1.5.0 &&
+	expect_exit 0 dl apply --repo "$URL" --semver "^1" --root "$R4" --state "$S4" &&
+	test_cmp_text 1.5.0 "$R4/etc/motd"
+'
+
 # ---- a remote that went backwards ----
 
 repo_init hist

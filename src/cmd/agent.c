@@ -23,6 +23,8 @@
 #include "core/vars.h"
 #include "daemon/loop.h"
 #include "daemon/watch.h"
+#include "daemon/supervise.h"
+#include "kinds/kinds.h"
 #include "fleet/fleet.h"
 #include "http/http.h"
 #include "lib/err.h"
@@ -66,6 +68,7 @@ struct agent {
 	char bad_rev[41];
 	struct http *http;		/* http: status page, API, webhooks, notifications */
 	struct fleet *fleet;		/* fleet: etcd registration, status, rollout gate (NULL: none) */
+	struct supervisor *sup;		/* services: the builtin Service backend (daemon/supervise.c) */
 	/* driftless suspend: drift is held (recorded, not repaired) and new
 	 * revisions wait in held_rev until susp_until or a resume */
 	int64_t susp_until;
@@ -279,6 +282,7 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	 * read again only when a drift repair needs a file's content */
 	pass_free(a->cur);
 	a->cur = p;
+	service_supervise(a->sup, a->cur);	/* services: look after those of this revision */
 	gitsrc_free(p->git);
 	p->git = NULL;
 	p = NULL;
@@ -926,6 +930,28 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *ctx)
 	}
 }
 
+/* ---- services (daemon/supervise.c) ---- */
+
+static void on_services(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+	(void)l;
+	(void)fd;
+	(void)events;
+	supervise_run(a->sup);
+}
+
+/* A Service's health check changed its readiness; the supervisor has
+ * logged it and recorded it in the history. http: a 'health-degraded'
+ * notification goes here once src/http offers a hook for it. */
+static void on_service_health(void *ctx, const char *id, int ready, const char *detail)
+{
+	(void)ctx;
+	(void)id;
+	(void)ready;
+	(void)detail;
+}
+
 /* ---- main ---- */
 
 int cmd_agent(int argc, char **argv)
@@ -1006,6 +1032,14 @@ int cmd_agent(int argc, char **argv)
 		fprintf(stderr, "error: %s\n", err_msg());
 		goto out;
 	}
+	/* services: restarts, health checks and logs of builtin Services; the
+	 * services themselves outlive the agent and are adopted again */
+	struct svc_hooks shooks = { on_service_health, &a };
+	if (supervise_new(&a.sup, a.o.state, a.db, &shooks) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		goto out;
+	}
+	loop_add(&a.loop, supervise_fd(a.sup), EPOLLIN, on_services, &a);
 
 	char pid[32];
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -1044,6 +1078,7 @@ int cmd_agent(int argc, char **argv)
 	ret = EXIT_OK;
 out:
 	fleet_free(a.fleet);	/* fleet */
+	supervise_free(a.sup);	/* services: left running */
 	http_free(a.http);	/* http */
 	pass_free(a.cur);
 	if (a.sigfd >= 0)

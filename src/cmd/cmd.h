@@ -76,6 +76,7 @@ int cmd_drift(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
+int cmd_ack(int argc, char **argv);
 
 /* The user running the command: "alice", or "root (sudo from alice)". */
 void invoking_user(char *out, size_t n);

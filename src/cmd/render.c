@@ -11,6 +11,8 @@
 #include <time.h>
 #include "cmd/render.h"
 #include "core/model.h"
+#include "daemon/supervise.h"
+#include "kinds/kinds.h"
 #include "lib/err.h"
 #include "lib/hmap.h"
 
@@ -145,6 +147,8 @@ int render_status(struct db *db, int json, struct buf *out)
 		buf_add_json_str(b, vals[12]);
 		buf_adds(b, ",\"fleet\":");
 		buf_add_json_str(b, fleet);
+		svc_render_status(db, 1, b);	/* services: state and readiness */
+		exec_render_status(db, 1, b);	/* Exec runs with an unknown outcome */
 		buf_addf(b, ",\"recentDrift\":[%s]}\n", dl.out.ptr ? dl.out.ptr : "");
 	} else {
 		if (susp) {
@@ -176,6 +180,8 @@ int render_status(struct db *db, int json, struct buf *out)
 				 vals[11]);
 		if (dl.out.len)
 			buf_addf(b, "recent drift:\n%s", dl.out.ptr);
+		svc_render_status(db, 0, b);	/* services: state and readiness */
+		exec_render_status(db, 0, b);	/* Exec runs with an unknown outcome */
 	}
 	buf_release(&dl.out);
 	arena_release(&a);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include "core/pass.h"
 #include "lib/err.h"
+#include "lib/semver.h"
 #include "source/git.h"
 #include "state/db.h"
 
@@ -709,6 +710,8 @@ int pass_record(struct pass *p, const char *command)
 	 * is applied again (an agent start, a full pass) */
 	if (!r && p->selector && (!applied || strcmp(applied, p->rev.oid)))
 		r = db_meta_set(p->db, "applied_selector", p->selector);
+	if (!r && p->selector && (!applied || strcmp(applied, p->rev.oid)))
+		r = db_meta_set(p->db, "applied_ref", p->rev.ref);
 	char *rootabs = p->root.path ? realpath(p->root.path, NULL) : NULL;
 	if (!r && rootabs)
 		r = db_meta_set(p->db, "applied_root", rootabs);
@@ -788,6 +791,23 @@ int pass_check_rewind(struct pass *p, int allow)
 	/* another branch, range or source than last time: deliberate too */
 	if (!applied || !sel || strcmp(sel, p->selector))
 		return 0;
+	/* a range moves by version: a higher tag need not descend from the
+	 * applied one (a release branch), a lower one is a step back */
+	char *aref = db_meta_get(p->db, "applied_ref", &p->arena);
+	struct semver now, was;
+	if (!strncmp(p->selector, "semver ", 7) && aref && !strncmp(aref, "refs/tags/", 10) &&
+	    !strncmp(p->rev.ref, "refs/tags/", 10) && semver_parse(aref + 10, &was) == 0 &&
+	    semver_parse(p->rev.ref + 10, &now) == 0 && semver_cmp(&now, &was)) {
+		if (semver_cmp(&now, &was) > 0)
+			return 0;
+		if (allow)
+			return 1;
+		diag_add(&p->diag, NULL, 0, 0, REWIND_MSG ": the highest matching tag is now '%s' (%.12s),"
+			 " older than the applied '%s' (%.12s): a tag was deleted or moved; the applied"
+			 " revision stays; set 'source.allowRewind: true' to accept it", p->rev.ref + 10,
+			 p->rev.oid, aref + 10, applied);
+		return -1;
+	}
 	int r = gitsrc_descendant(p->git, p->rev.oid, applied);
 	if (r < 0) {
 		diag_add(&p->diag, NULL, 0, 0, "cannot tell whether %.12s descends from the applied"

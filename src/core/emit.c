@@ -170,15 +170,21 @@ static void field(struct buf *b, const struct resource *res, const struct field 
 		buf_adds(b, "}\n");
 		return;
 	}
-	default: {
+	case FIELD_STR:
+	case FIELD_PATH:
+	case FIELD_ID:
+	case FIELD_RELPATH:
+	case FIELD_TARGET: {
 		const char *s = *(const char *const *)slot;
 		if (!s)
 			return;
 		buf_addf(b, "  %s: ", f->name);
 		quoted(b, s, strlen(s), 1);
 		buf_addch(b, '\n');
+		return;
 	}
 	}
+	buf_addf(b, "  # %s: not shown\n", f->name);	/* a field type this code does not know */
 }
 
 /* Whether the content of a File-like spec is shown: not when it was

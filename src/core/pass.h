@@ -79,11 +79,11 @@ void pass_record_rejection(struct pass *p, struct db *db, const char *command);
 void pass_set_selector(struct pass *p, const char *branch, const char *tag, const char *semver,
 		       const char *commit);
 /* A remote that went backwards: when p's commit does not descend from the
- * applied one and both came from the same branch (or default branch, or
- * semver range) of the same source, add a diagnostic and return -1 (the
- * revision is rejected), or return 1 when allow (source.allowRewind) lets
- * it through. Tags, commits and a changed source or selector are
- * deliberate: 0. */
+ * applied one and both came from the same branch (or default branch) of
+ * the same source, or the same semver range picked a lower version, add a
+ * diagnostic and return -1 (the revision is rejected), or return 1 when
+ * allow (source.allowRewind) lets it through. Tags, commits and a changed
+ * source or selector are deliberate: 0. */
 int pass_check_rewind(struct pass *p, int allow);
 /* 1 when the rejection recorded for oid was a rewind that allow now accepts. */
 int pass_rewind_retry(struct db *db, const char *oid, int allow);

@@ -11,6 +11,8 @@ const struct kind *const kinds[] = {
 	&kind_user,
 	&kind_group,
 	&kind_package,
+	&kind_exec,
+	&kind_service,
 	NULL,
 };
 
