@@ -415,17 +415,24 @@ void pass_stat_update(struct pass *p, const char *path, const char *oid)
 
 /* ---- validation ---- */
 
+/* A digest of what the manifest says about res. Fields left out of the
+ * manifest are left out of the digest, so a release that adds an optional
+ * field does not change the digest of every resource (which would make
+ * drift on a `report` resource look like a change of its spec once). */
 static void compute_digest(struct resource *res)
 {
 	struct buf b = BUF_INIT;
 	buf_addf(&b, "%s\n%s\n", res->id, res->path ? res->path : "");
 	for (const struct field *f = res->kind->fields; f->name; f++) {
 		const char *slot = (const char *)res->spec + f->offset;
+		size_t mark = b.len;
 		buf_addf(&b, "%s=", f->name);
+		int set = 1;
 		switch (f->type) {
 		case FIELD_TEXT: {
 			const struct text *t = (const struct text *)slot;
 			char oid[41];
+			set = t->ptr != NULL;
 			if (t->ptr) {
 				gitsrc_hash_blob(t->ptr, t->len, oid);
 				buf_adds(&b, oid);
@@ -434,17 +441,23 @@ static void compute_digest(struct resource *res)
 		}
 		case FIELD_MODE: {
 			const struct optmode *m = (const struct optmode *)slot;
+			set = m->set;
 			if (m->set)
 				buf_addf(&b, "%04o", (unsigned)m->mode);
 			break;
 		}
 		case FIELD_BOOL:
+			set = *(const int *)slot >= 0;
+			buf_addf(&b, "%d", *(const int *)slot);
+			break;
 		case FIELD_ENUM:
+			set = *(const int *)slot != 0;	/* the first value is the default */
 			buf_addf(&b, "%d", *(const int *)slot);
 			break;
 		case FIELD_LIST:
 		case FIELD_MAP: {
 			const char *const *l = *(const char *const *const *)slot;
+			set = l != NULL;
 			for (size_t i = 0; l && l[i]; i++)
 				buf_addf(&b, "%s%zu:%s", i ? "," : "[", strlen(l[i]), l[i]);
 			if (l)
@@ -453,9 +466,15 @@ static void compute_digest(struct resource *res)
 		}
 		default: {
 			const char *s = *(const char *const *)slot;
+			set = s != NULL;
 			if (s)
 				buf_adds(&b, s);
 		}
+		}
+		if (!set) {
+			b.len = mark;
+			b.ptr[mark] = '\0';
+			continue;
 		}
 		buf_addch(&b, '\n');
 	}
