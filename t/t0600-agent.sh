@@ -121,7 +121,14 @@ assert d[\"rejectedRevision\"]==sys.argv[2], d
 assert d[\"lastAppliedRevision\"]!=sys.argv[2], d
 " "$SCRATCH/stdout" "$(repo_head repo)" &&
 	echo tamper >"$ROOT/srv/app/app.conf" &&
-	wait_for 2 content_is "$ROOT/srv/app/app.conf" gen3
+	wait_for 2 content_is "$ROOT/srv/app/app.conf" gen3 &&
+	expect_exit 0 dl status --state "$STATE" -o json &&
+	python3 -c "
+import json,sys
+d=json.load(open(sys.argv[1]))
+assert d[\"rejectedRevision\"]==sys.argv[2], (\"a drift repair must not forget the rejection\", d)
+" "$SCRATCH/stdout" "$(repo_head repo)" &&
+	sleep 1.5 && test "$(grep -c "rejected: app.yaml:9:" "$AGENT_LOG")" = 1
 '
 
 test_expect_success 'the fixed revision is applied' '

@@ -647,7 +647,13 @@ int pass_record(struct pass *p, const char *command)
 			 (p->changes[i].res->drift == DRIFT_REPORT || p->hold_drift);
 	char *applied = db_meta_get(p->db, "applied_revision", &p->arena);
 	char *rejected = db_meta_get(p->db, "rejected_revision", &p->arena);
-	int new_rev = !applied || strcmp(applied, p->rev.oid) || rejected || p->rebuilding;
+	/* the agent holding the host to the applied revision (a drift repair, a
+	 * full pass) does not forget that a newer revision was rejected */
+	int keep_rejection = rejected && applied && !strcmp(applied, p->rev.oid) &&
+			     strcmp(rejected, p->rev.oid) &&
+			     (!strcmp(command, "drift") || !strcmp(command, "agent"));
+	int new_rev = !applied || strcmp(applied, p->rev.oid) || (rejected && !keep_rejection) ||
+		      p->rebuilding;
 	if (!changed && !drift && !dirty_stats && !inv_work && !new_rev)
 		return 0;	/* a no-op pass costs no write */
 
@@ -720,9 +726,9 @@ int pass_record(struct pass *p, const char *command)
 		r = db_meta_set(p->db, "last_result", pass_result(p));
 	if (!r)
 		r = db_meta_set(p->db, "in_progress", NULL);
-	if (!r)
+	if (!r && !keep_rejection)
 		r = db_meta_set(p->db, "rejected_revision", NULL);
-	if (!r)
+	if (!r && !keep_rejection)
 		r = db_meta_set(p->db, "rejected_reason", NULL);
 	if (!r && p->rebuilding && !p->incremental && !p->counts[OUT_FAILED] && !p->counts[OUT_SKIPPED])
 		r = db_meta_set(p->db, "rebuilt", NULL);
