@@ -73,6 +73,16 @@ test_expect_success 'G07: an unsigned commit is refused; the last good revision 
 	history_has "is not signed"
 '
 
+test_expect_success 'the audit report shows each revision'\''s signature status' '
+	expect_exit 0 dl report --state "$STATE" --since 1d -o json &&
+	python3 - "$SCRATCH/stdout" <<-PY
+	import json, sys
+	revs = json.load(open(sys.argv[1]))["revisions"]
+	assert [r["signature"] for r in revs if r["result"] == "applied"][0] == "verified (head)", revs
+	assert [r["signature"] for r in revs if r["result"] == "rejected"][-1] == "refused", revs
+	PY
+'
+
 test_expect_success 'plan refuses the same revision' '
 	test_must_fail dl_plan "$SCRATCH/repo" -c "$SCRATCH/agent.yaml" &&
 	expect_contains stderr "is not signed"

@@ -378,13 +378,18 @@ int source_verify(struct pass *p, const struct config *c, const char *state, str
 	struct verify_opts v = { .mode = (enum verify_mode)c->verify.mode,
 				 .allowed_signers = c->verify.allowed_signers,
 				 .gpg_keyring = c->verify.gpg_keyring, .state_dir = state };
-	if (v.mode == VERIFY_OFF)
+	if (v.mode == VERIFY_OFF) {
+		p->rev.signature = "not verified (source.verify is off)";
 		return 0;
+	}
 	struct arena tmp;
 	arena_init(&tmp);
 	const char *applied = db ? db_meta_get(db, "applied_revision", &tmp) : NULL;
 	int r = verify_revision(p->git, &v, p->rev.oid, applied);
 	arena_release(&tmp);
+	p->rev.signature = r ? "refused" : v.mode == VERIFY_STRICT ?
+			   "verified (strict: every commit since the last applied one)" :
+			   "verified (head)";
 	if (r > 0)
 		diag_add(&p->diag, NULL, 0, 0, "%s", err_msg());
 	return r;

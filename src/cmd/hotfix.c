@@ -330,7 +330,8 @@ static int report_pass(void *ctx, const struct pass_record *p)
 	r->res_first = 1;
 	if (db_outcomes(r->db, p->id, report_outcome, r) < 0)
 		return -1;
-	const char *sig = "not verified";	/* commit signing is not configured in this version */
+	/* recorded by the pass (source.verify); passes before 0.2 did not record it */
+	const char *sig = p->signature ? p->signature : "not recorded";
 	char counts[128];
 	snprintf(counts, sizeof(counts), "%d created, %d updated, %d deleted, %d failed",
 		 p->counts[OUT_CREATED], p->counts[OUT_UPDATED], p->counts[OUT_DELETED],

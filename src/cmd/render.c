@@ -234,6 +234,8 @@ static int hist_pass(void *ctx, const struct pass_record *r)
 		buf_add_json_str(b, r->summary);
 		buf_adds(b, ",\"result\":");
 		buf_add_json_str(b, r->result);
+		buf_adds(b, ",\"signature\":");
+		buf_add_json_str(b, r->signature);
 		buf_adds(b, ",\"error\":");
 		buf_add_json_str(b, r->error);
 		buf_adds(b, ",\"counts\":{");

@@ -679,6 +679,7 @@ int pass_record(struct pass *p, const char *command)
 			.ref = p->rev.ref,
 			.author = p->rev.author,
 			.summary = p->rev.summary,
+			.signature = p->rev.signature,
 			.result = pass_result(p),
 		};
 		memcpy(rec.counts, p->counts, sizeof(rec.counts));
@@ -756,6 +757,7 @@ void pass_record_rejection(struct pass *p, struct db *db, const char *command)
 		.started_ms = p->started_ns / 1000000, .finished_ms = now_ms(), .command = command,
 		.commit = p->rev.oid, .ref = p->rev.ref, .author = p->rev.author,
 		.summary = p->rev.summary, .result = "rejected", .error = why.ptr,
+		.signature = p->rev.signature,
 	};
 	if (db_begin(db) == 0) {
 		if (db_pass_add(db, &rec) < 0 || db_meta_set(db, "attempted_revision", p->rev.oid) < 0 ||

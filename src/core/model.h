@@ -225,6 +225,7 @@ struct revision {
 	char *author;		/* "Name <email>" */
 	char *summary;		/* first line of the message */
 	int64_t time;
+	const char *signature;	/* what source.verify found (a static string), or NULL */
 };
 
 struct age_keys;

@@ -39,6 +39,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE suspensions (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL,"
 	" until_ms INTEGER NOT NULL, reason TEXT NOT NULL, by_user TEXT NOT NULL,"
 	" ended_ms INTEGER, ended_by TEXT);",
+
+	"ALTER TABLE passes ADD COLUMN signature TEXT;",
 };
 
 static int db_fail(struct db *db, const char *what)
@@ -413,7 +415,7 @@ int db_pass_add(struct db *db, struct pass_record *r)
 {
 	sqlite3_stmt *st = prep(db, "INSERT INTO passes(started_ms, finished_ms, command, commit_oid,"
 				" ref, author, summary, result, created, updated, deleted, unchanged,"
-				" failed, skipped, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+				" failed, skipped, error, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, r->started_ms);
@@ -431,6 +433,7 @@ int db_pass_add(struct db *db, struct pass_record *r)
 	sqlite3_bind_int(st, 13, r->counts[OUT_FAILED]);
 	sqlite3_bind_int(st, 14, r->counts[OUT_SKIPPED]);
 	bind_text(st, 15, r->error);
+	bind_text(st, 16, r->signature);
 	if (step_done(db, st, "recording history") < 0)
 		return -1;
 	r->id = sqlite3_last_insert_rowid(db->h);
@@ -485,6 +488,7 @@ static int passes_query(struct db *db, sqlite3_stmt *st, db_pass_cb cb, void *ct
 		r.counts[OUT_FAILED] = sqlite3_column_int(st, 13);
 		r.counts[OUT_SKIPPED] = sqlite3_column_int(st, 14);
 		r.error = (const char *)sqlite3_column_text(st, 15);
+		r.signature = (const char *)sqlite3_column_text(st, 16);
 		if (cb(ctx, &r))
 			break;
 	}
@@ -494,7 +498,7 @@ static int passes_query(struct db *db, sqlite3_stmt *st, db_pass_cb cb, void *ct
 
 #define PASS_COLUMNS "SELECT id, started_ms, finished_ms, command, commit_oid, ref," \
 	" author, summary, result, created, updated, deleted, unchanged, failed," \
-	" skipped, error FROM passes"
+	" skipped, error, signature FROM passes"
 
 int db_passes(struct db *db, int n, db_pass_cb cb, void *ctx)
 {

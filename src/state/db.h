@@ -42,6 +42,7 @@ struct pass_record {
 	const char *result;		/* applied, partial, failed, rejected */
 	int counts[OUT__COUNT];
 	const char *error;
+	const char *signature;		/* what source.verify found; NULL: not recorded */
 };
 
 int db_pass_add(struct db *db, struct pass_record *r);	/* sets r->id */
