@@ -249,6 +249,32 @@ test_expect_success 'once the halt is cleared, the rollout goes on' '
 	expect_not_contains "$SCRATCH/stdout" "HALTED"
 '
 
+test_expect_success 'a revision whose health check fails after applying halts the rollout' '
+	dead=$(free_port) &&
+	cat >repo/svc.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: Service
+	metadata: {name: probe}
+	spec:
+	  exec: [/usr/bin/sleep, "300"]
+	  healthCheck: {tcp: "127.0.0.1:$dead", interval: 200ms, retries: "1"}
+	Y
+	repo_commit repo "a service whose health check fails" && push && v4=$(repo_head repo) &&
+	wait_for 30 halt_json &&
+	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"revision\"]==sys.argv[2], d; assert \"health check\" in json.dumps(d), d" "$SCRATCH/halt.json" "$v4" &&
+	first=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"host\"])" "$SCRATCH/halt.json") &&
+	sleep 2 &&
+	fleet_json && python3 - "$SCRATCH/fleet.json" "$v4" "$first" <<-PY &&
+	import json, sys
+	hosts = {h["name"]: h for h in json.load(open(sys.argv[1]))["hosts"]}
+	on = [n for n, h in hosts.items() if h["applied"] == sys.argv[2]]
+	assert on == [sys.argv[3]], ("only the first host may have it", on)
+	PY
+	git -C repo rm -q svc.yaml && repo_commit repo "drop the probe" && push && v5=$(repo_head repo) &&
+	wait_for 40 on_rev "$v5" h1 h2 h3 &&
+	ectl del /driftless/rollout/web/halt >/dev/null
+'
+
 test_expect_success 'a killed agent disappears when its lease expires and frees its slot' '
 	write_config h4 60s && agent_start h4 &&
 	wait_for 30 log_has h4 "keeping rollout slot 0 for 60 s to settle" &&

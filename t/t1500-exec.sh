@@ -9,6 +9,7 @@
 # harmless programs: --root does not confine what a command does.
 # shellcheck disable=SC2016
 # shellcheck disable=SC2317 # helpers are called from the eval'ed bodies
+# shellcheck disable=SC2034 # variables are read by the eval'ed bodies
 . "$(dirname "$0")/lib.sh"
 
 [ -n "$DL_PYTHON" ] || skip_all "python3 is needed for the test's commands"
@@ -334,11 +335,11 @@ kill_mid_run() {
 	"$DRIFTLESS" apply --repo "$SCRATCH/repo" --root "$ROOT" --state "$STATE" \
 		>"$SCRATCH/bg.out" 2>&1 &
 	local dpid=$!
-	register_pid $dpid
+	register_pid "$dpid"
 	wait_for 30 test -s "$SCRATCH/$1.pid" || return 1
 	register_pid "$(cat "$SCRATCH/$1.pid")"
-	kill -9 $dpid
-	wait $dpid 2>/dev/null || true
+	kill -9 "$dpid"
+	wait "$dpid" 2>/dev/null || true
 	kill -9 "$(cat "$SCRATCH/$1.pid")"
 	rm -f "$SCRATCH/$1.pid"
 }

@@ -9,6 +9,7 @@
 # argv and health check targets are checked (M11), loopback only.
 # shellcheck disable=SC2016
 # shellcheck disable=SC2317 # helpers are called from the eval'ed bodies
+# shellcheck disable=SC2034 # variables are read by the eval'ed bodies
 . "$(dirname "$0")/lib.sh"
 
 [ -n "$DL_PYTHON" ] || skip_all "python3 is needed for the test's services"
@@ -287,9 +288,21 @@ Y
 repo_commit repo v1
 
 AGENT_LOG=$SCRATCH/agent.log
+# notifications go to a receiver on loopback (health-degraded)
+RLOG=$SCRATCH/received.jsonl
+"$PY" "$DL_SRCROOT/t/helpers/notify-receiver.py" --port-file "$SCRATCH/recv.port" \
+	--log "$RLOG" >"$SCRATCH/receiver.log" 2>&1 &
+register_pid $!
+n=0
+while ! [ -s "$SCRATCH/recv.port" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+[ -s "$SCRATCH/recv.port" ] || bail_out "the notification receiver did not start"
+write_file "$SCRATCH/agent.yaml" <<Y
+notify:
+  - {url: "http://127.0.0.1:$(cat "$SCRATCH/recv.port")/json", format: json, events: [health-degraded]}
+Y
 agent_start() {
-	"$DRIFTLESS" agent --repo "$SCRATCH/repo" --root "$ROOT" --state "$STATE" --interval 1s \
-		>>"$AGENT_LOG" 2>&1 &
+	"$DRIFTLESS" agent -c "$SCRATCH/agent.yaml" --repo "$SCRATCH/repo" --root "$ROOT" --state "$STATE" \
+		--interval 1s >>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	echo "$AGENT_PID" >"$SCRATCH/agent.pid"
 	register_pid "$AGENT_PID"
@@ -396,7 +409,14 @@ test_expect_success 'a failing health check marks the service not ready: degrade
 	expect_contains "$SCRATCH/stdout" "health" &&
 	expect_contains "$SCRATCH/stdout" "degraded" &&
 	expect_contains "$SCRATCH/stdout" "failed    Service/tcp (health check failed 2 times in a row: tcp 127.0.0.1:$DEAD_PORT: Connection refused)" &&
-	log_has "Service/tcp: not ready"
+	log_has "Service/tcp: not ready" &&
+	wait_for 10 grep -q "health-degraded" "$RLOG" &&
+	"$PY" -c "
+import json, sys
+ev = [json.loads(l)[\"body\"] for l in open(sys.argv[1])]
+ev = [e for e in ev if e.get(\"event\") == \"health-degraded\"]
+assert ev and \"Service/tcp is not ready\" in json.dumps(ev), ev
+" "$RLOG"
 '
 
 test_expect_success 'the agent killed with SIGKILL and started again adopts the running services: same pids, no restart' '

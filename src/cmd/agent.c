@@ -946,10 +946,9 @@ static void on_services(struct loop *l, int fd, uint32_t events, void *ctx)
  * notification goes here once src/http offers a hook for it. */
 static void on_service_health(void *ctx, const char *id, int ready, const char *detail)
 {
-	(void)ctx;
-	(void)id;
-	(void)ready;
-	(void)detail;
+	struct agent *a = ctx;
+	http_note_health(a->http, id, ready, detail);		/* http: health-degraded */
+	fleet_note_health(a->fleet, id, ready, detail);		/* fleet: halts a settling rollout */
 }
 
 /* ---- main ---- */

@@ -523,6 +523,7 @@ struct sv_entry {
 	struct svc_def def;	/* in the supervisor's arena */
 	int seen;
 	pid_t pid;		/* tracked process, 0 none */
+	uint64_t start;		/* its start time */
 	int pidfd;
 	int64_t spawned;	/* mono */
 	int fails;		/* restarts in a row that did not last SVC_STABLE_MS */
@@ -705,6 +706,8 @@ static void rearm(struct supervisor *s)
 	timerfd_settime(s->tfd, 0, &its, NULL);
 }
 
+static void on_exit_event(struct supervisor *s, struct sv_entry *e);
+
 /* Take the record's view of e: the process to watch, readiness. */
 static void entry_sync(struct supervisor *s, struct sv_entry *e)
 {
@@ -727,13 +730,21 @@ static void entry_sync(struct supervisor *s, struct sv_entry *e)
 	if (r.pid != e->pid) {
 		if (svc_alive(&r)) {
 			track(s, e, r.pid, -1);
+			e->start = r.start;
 			e->spawned = mono_now();
 			e->restart_at = 0;
 			e->ready = r.ready;
 			e->check_fails = 0;
 			e->check_at = mono_now() + e->def.check_interval_ms;
 		} else {
+			/* it ended before we watched it (between its start by a pass
+			 * and now, or while no agent ran): handle that as its exit */
 			untrack(s, e);
+			e->pid = r.pid;
+			e->start = r.start;
+			arena_release(&a);
+			on_exit_event(s, e);
+			return;
 		}
 	}
 	arena_release(&a);
@@ -985,8 +996,10 @@ static void do_restart(struct supervisor *s, struct sv_entry *e)
 	arena_init(&a);
 	e->restart_at = 0;
 	if (svc_record_load(s->db, &a, e->def.id, &r) != 0 || !r.want || svc_alive(&r)) {
-		arena_release(&a);	/* stopped, or started by someone else since */
-		if (r.want && svc_alive(&r) && r.pid != e->pid)
+		/* stopped, or started by someone else since */
+		int other = r.want && svc_alive(&r) && r.pid != e->pid;
+		arena_release(&a);
+		if (other)
 			entry_sync(s, e);
 		return;
 	}
@@ -1007,6 +1020,7 @@ static void do_restart(struct supervisor *s, struct sv_entry *e)
 	if (svc_record_save(s->db, &r) < 0)
 		slog("agent: %s", err_msg());
 	track(s, e, r.pid, pidfd);
+	e->start = r.start;
 	e->spawned = mono_now();
 	e->ready = -1;
 	e->check_fails = 0;
@@ -1020,19 +1034,23 @@ static void on_exit_event(struct supervisor *s, struct sv_entry *e)
 {
 	pid_t pid = e->pid;
 	int st = 0, known = 0;
-	pid_t got;
-	while ((got = waitpid(pid, &st, WNOHANG)) < 0 && errno == EINTR)
-		;
-	known = got == pid;
-	if (got == 0) {
-		struct svc_record probe = { .pid = pid };
-		char state;
-		if (proc_stat(pid, &state, &probe.start) == 0 && state != 'Z' && state != 'X')
-			return;	/* still there (a spurious wake-up) */
+	pid_t got = -1;
+	char state;
+	uint64_t start;
+	/* reap it when it is our child, and only it: a pid that now names
+	 * another process (a later start time) is not waited for */
+	if (proc_stat(pid, &state, &start) < 0 || start == e->start) {
+		while ((got = waitpid(pid, &st, WNOHANG)) < 0 && errno == EINTR)
+			;
 	}
+	known = got == pid;
+	if (got == 0 && proc_stat(pid, &state, &start) == 0 && state != 'Z' && state != 'X')
+		return;	/* still there (a spurious wake-up) */
 	untrack(s, e);
 	check_cancel(s, e);
-	kill(-pid, SIGKILL);	/* what it left in its session's group */
+	/* what it left in its session's group (unless the pid is another's now) */
+	if (proc_stat(pid, &state, &start) < 0 || start == e->start)
+		kill(-pid, SIGKILL);
 	struct arena a;
 	struct svc_record r;
 	arena_init(&a);
@@ -1161,12 +1179,14 @@ void svc_render_status(struct db *db, int json, struct buf *out)
 			ids[j - 1] = t;
 		}
 	struct buf text = BUF_INIT, bad = BUF_INIT;
+	size_t shown = 0;
 	if (json)
 		buf_adds(out, ",\"services\":[");
 	for (size_t i = 0; i < n; i++) {
 		struct svc_record r;
 		if (svc_record_load(db, &a, ids[i], &r) != 0)
 			continue;
+		int first = !shown++;
 		int builtin = !r.backend || !strcmp(r.backend, "builtin");
 		int alive = builtin && svc_alive(&r);
 		char since[32] = "";
@@ -1182,7 +1202,7 @@ void svc_render_status(struct db *db, int json, struct buf *out)
 		if (r.ready == 0)
 			buf_addf(&bad, "%s%s", bad.len ? ", " : "", ids[i]);
 		if (json) {
-			buf_adds(out, i ? ",{\"id\":" : "{\"id\":");
+			buf_adds(out, first ? "{\"id\":" : ",{\"id\":");
 			buf_add_json_str(out, ids[i]);
 			buf_adds(out, ",\"backend\":");
 			buf_add_json_str(out, builtin ? "builtin" : "systemd");

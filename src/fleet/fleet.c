@@ -60,6 +60,7 @@ struct fleet {
 	int counts[OUT__COUNT];
 	size_t resources;
 	uint64_t drift, drift_failed;
+	int unhealthy;			/* services whose health check fails now */
 	int put_inflight, put_dirty, pub_armed;
 	/* the gate */
 	char want[41], want_ref[256];	/* waiting for a slot */
@@ -295,7 +296,7 @@ static const char *health(const struct fleet *f)
 		return "unknown";
 	if (!strcmp(f->result, "failed") || !strcmp(f->result, "rejected"))
 		return "failing";
-	if (!strcmp(f->result, "partial") || f->drift_failed)
+	if (!strcmp(f->result, "partial") || f->drift_failed || f->unhealthy)
 		return "degraded";
 	return "ok";
 }
@@ -738,6 +739,27 @@ void fleet_note_drift(struct fleet *f, const char *action)
 			halt(f, f->slot_oid, "a drift repair failed while the revision settled");
 			release_slot(f);
 		}
+	}
+	publish(f);
+}
+
+void fleet_note_health(struct fleet *f, const char *id, int ready, const char *detail)
+{
+	if (!f)
+		return;
+	if (!ready) {
+		f->unhealthy++;
+		snprintf(f->last_error, sizeof(f->last_error), "%s: %s", id ? id : "", detail ? detail : "");
+		/* a health check that fails after applying marks the revision failed
+		 * for the group: the others stay on the last good one */
+		if (f->settling) {
+			char *why = xasprintf("a health check failed after applying (%s)", id ? id : "");
+			halt(f, f->slot_oid, why);
+			free(why);
+			release_slot(f);
+		}
+	} else if (f->unhealthy > 0) {
+		f->unhealthy--;
 	}
 	publish(f);
 }

@@ -56,5 +56,8 @@ void fleet_release(struct fleet *f);
 /* Every pass (result as for http_note_pass) and drift event: publish. */
 void fleet_note_pass(struct fleet *f, const struct pass *p, const char *result);
 void fleet_note_drift(struct fleet *f, const char *action);
+/* A Service's health check changed its readiness: while the revision
+ * settles, a failure halts the rollout for the group. */
+void fleet_note_health(struct fleet *f, const char *id, int ready, const char *detail);
 
 #endif

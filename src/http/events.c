@@ -113,3 +113,12 @@ void http_note_fetch(struct http *h, int ok, const char *why)
 			     text);
 	}
 }
+
+void http_note_health(struct http *h, const char *id, int ready, const char *detail)
+{
+	if (!h || !h->notify || ready)
+		return;
+	char text[1024];
+	snprintf(text, sizeof(text), "%s is not ready: %s", id ? id : "", detail ? detail : "");
+	notify_event(h->notify, NOTIFY_HEALTH_DEGRADED, id, h->last_rev[0] ? h->last_rev : NULL, text);
+}

@@ -69,5 +69,7 @@ void http_note_repair(struct http *h, int64_t ms);
 void http_note_drift(struct http *h, const struct drift_event *e);
 /* A fetch ended: ok, or failed with why. */
 void http_note_fetch(struct http *h, int ok, const char *why);
+/* A Service's health check changed its readiness (health-degraded). */
+void http_note_health(struct http *h, const char *id, int ready, const char *detail);
 
 #endif

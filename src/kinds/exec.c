@@ -444,7 +444,7 @@ static int exec_observe(struct resource *res, struct pass *p, struct change *chg
 		int e = fs_lstat(&p->root, s->creates, &st);
 		if (e < 0)
 			return -1;
-		if (e == 0 && strcmp(why, "run again ('driftless ack --rerun')")) {
+		if (e == 0) {
 			buf_addf(&chg->what, "not run: '%s' exists (creates)", s->creates);
 			return 0;
 		}

@@ -554,6 +554,63 @@ static void test_manifest__collects_all_errors(void **state)
 	expect_diag(f, 2, 9, 11, "'ensure' must be one of present, absent");
 }
 
+/* FIELD_MAP: names to strings ("=value") or lists ("[item\n..."), in order. */
+static void test_manifest__map_field(void **state)
+{
+	struct fixture *f = *state;
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: Service\n"
+				   "metadata: {name: web}\n"
+				   "spec:\n"
+				   "  exec: [/usr/bin/sleep, \"9\"]\n"
+				   "  env: {B: two words, A: \"\"}\n"
+				   "  healthCheck: {exec: [/bin/test, -e, /x], interval: 2s}\n";
+
+	assert_int_equal(parse(f, yaml), 0);
+	assert_int_equal(f->p.diag.n, 0);
+	const struct service_spec *s = f->p.res[0]->spec;
+	assert_non_null(s->env);
+	assert_string_equal(s->env[0], "B");
+	assert_string_equal(s->env[1], "=two words");
+	assert_string_equal(s->env[2], "A");
+	assert_string_equal(s->env[3], "=");
+	assert_null(s->env[4]);
+	assert_string_equal(fmap_str(s->env, "B"), "two words");
+	assert_null(fmap_str(s->env, "C"));
+	size_t n = 0;
+	const char **argv = fmap_list(&f->p.arena, s->health, "exec", &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(argv[0], "/bin/test");
+	assert_string_equal(argv[2], "/x");
+	assert_null(argv[3]);
+	assert_null(fmap_list(&f->p.arena, s->health, "interval", NULL));
+	assert_string_equal(fmap_str(s->health, "interval"), "2s");
+}
+
+static void test_manifest__map_field_errors(void **state)
+{
+	struct fixture *f = *state;
+	static const char yaml[] = "apiVersion: driftless/v1\n"
+				   "kind: Exec\n"
+				   "metadata: {name: x}\n"
+				   "spec:\n"
+				   "  command: [/bin/true]\n"
+				   "  env: [A=b]\n"
+				   "---\n"
+				   "apiVersion: driftless/v1\n"
+				   "kind: Exec\n"
+				   "metadata: {name: y}\n"
+				   "spec:\n"
+				   "  command: [/bin/true]\n"
+				   "  env: {A: {b: c}, B: \"x\\ny\"}\n";
+
+	assert_int_equal(parse(f, yaml), -1);
+	assert_int_equal(f->p.diag.n, 3);
+	expect_diag(f, 0, 6, 8, "'env' must be a mapping");
+	expect_diag(f, 1, 13, 12, "'env.A' must be a string or a list of strings");
+	expect_diag(f, 2, 13, 23, "'env.B' must not contain the control character");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -587,6 +644,8 @@ int main(void)
 	    T(test_manifest__multi_document_prefix),
 	    T(test_manifest__not_a_mapping),
 	    T(test_manifest__collects_all_errors),
+	    T(test_manifest__map_field),
+	    T(test_manifest__map_field_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
