@@ -99,6 +99,14 @@ dl_cleanup() {
 		done
 		kill -9 "$pid" 2>/dev/null
 	done <"$DL_PIDFILE"
+	# A safety net for what a test started and did not register (or what
+	# escaped into a session of its own): anything still naming the scratch
+	# directory is stopped, and said so, since it is a test bug.
+	if pgrep -f -- "$SCRATCH/" >/dev/null 2>&1; then
+		echo "# stray processes of this test stopped:"
+		pgrep -af -- "$SCRATCH/" | sed 's/^/#   /' | cut -c1-200
+		pkill -KILL -f -- "$SCRATCH/" 2>/dev/null
+	fi
 	cd / || true
 	# A test that mounted something (a small tmpfs for ENOSPC, say) and
 	# died before unmounting: detach it, never delete through it.

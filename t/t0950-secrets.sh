@@ -304,7 +304,7 @@ notify:
   - {url: "http://127.0.0.1:$(cat "$SCRATCH/recv.port")/json", format: json}
 Y
 test_expect_success 'the agent repairs drift of a secret and logs only digests' '
-	git clone -q --bare repo "$SCRATCH/srv.git" &&
+	git clone -q --bare repo "$SCRATCH/srv.git" || return 1
 	"$DRIFTLESS" agent -c "$SCRATCH/agent.yaml" --repo "$SCRATCH/srv.git" --root "$ROOT" --state "$STATE" \
 		--identity "$KEYS/web.key" --interval 1s >>"$AGENT_LOG" 2>&1 &
 	register_pid $! &&
