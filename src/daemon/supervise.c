@@ -1160,7 +1160,7 @@ void svc_render_status(struct db *db, int json, struct buf *out)
 	struct hmap inv;
 	arena_init(&a);
 	hmap_init(&inv);
-	if (db_inv_load(db, &a, &inv) < 0) {
+	if (db_inv_load_kind(db, "Service", &a, &inv) < 0) {
 		hmap_release(&inv);
 		arena_release(&a);
 		return;

@@ -21,6 +21,7 @@ void http_note_pass(struct http *h, const struct pass *p, const char *result, in
 	static const char *const results[] = { "applied", "partial", "failed", "rejected" };
 	if (!h || !p)
 		return;
+	h->res_gauge_valid = 0;
 	const char *res = result ? result : pass_result(p);
 	int r = index_of(results, 4, res);
 	if (r < 0)
@@ -75,6 +76,7 @@ void http_note_drift(struct http *h, const struct drift_event *e)
 		"held" };
 	if (!h || !e)
 		return;
+	h->res_gauge_valid = 0;
 	int p = index_of(policies, 2, e->policy), a = index_of(actions, 5, e->action);
 	if (p >= 0 && a >= 0)
 		h->stats.drift[p][a]++;

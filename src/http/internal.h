@@ -46,6 +46,10 @@ struct http {
 
 	struct notifier *notify;	/* NULL when no target is configured */
 	char last_rev[41];		/* last revision seen applied, for "new revision" */
+	/* /metrics' driftless_resources lines, rebuilt only after a pass or a
+	 * drift event (reading every resource's state costs a full table scan) */
+	struct buf res_gauge;
+	int res_gauge_valid;
 };
 
 /* One HTTP request while MHD handles it. */

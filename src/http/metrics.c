@@ -118,7 +118,12 @@ void metrics_render(struct http *h, struct reply *out)
 	head(b, "driftless_resources", "gauge", "Managed resources by kind and state.");
 	struct res_state *v = NULL;
 	size_t n = 0;
-	if (render_res_states(h->db, &a, &v, &n) == 0) {
+	struct buf *gb = b;
+	b = &h->res_gauge;
+	if (h->res_gauge_valid) {
+		/* nothing was applied or repaired since the last scrape */
+	} else if (buf_reset(b), render_res_states(h->db, &a, &v, &n) == 0) {
+		h->res_gauge_valid = 1;
 		/* a few kinds: a linear list is enough */
 		const char **kindv = arena_alloc(&a, (n + 1) * sizeof(*kindv));
 		size_t (*c)[RES__STATES] = arena_alloc(&a, (n + 1) * sizeof(*c));
@@ -139,6 +144,8 @@ void metrics_render(struct http *h, struct reply *out)
 			}
 		}
 	}
+	b = gb;
+	buf_add(b, h->res_gauge.ptr ? h->res_gauge.ptr : "", h->res_gauge.len);
 
 	head(b, "driftless_fetches_total", "counter", "Fetches of the source, by result.");
 	buf_addf(b, "driftless_fetches_total{result=\"ok\"} %llu\n", (unsigned long long)s->fetches[0]);

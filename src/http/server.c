@@ -87,10 +87,27 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* A line in the agent's log (stderr), redacted. */
+#define HLOG_PER_SECOND 50	/* a flood of requests must not flood the log too */
+
+/* A line in the agent's log (stderr), redacted; at most HLOG_PER_SECOND a
+ * second, the rest counted and said once the next second begins. */
 static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hlog(const char *fmt, ...)
 {
+	static int64_t second;
+	static long lines, dropped;
+	int64_t now = mono_ms() / 1000;
+	if (now != second) {
+		if (dropped)
+			fprintf(stderr, "http: %ld log lines left out (more than %d a second)\n", dropped,
+				HLOG_PER_SECOND);
+		second = now;
+		lines = dropped = 0;
+	}
+	if (++lines > HLOG_PER_SECOND) {
+		dropped++;
+		return;
+	}
 	struct buf b = BUF_INIT, out = BUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
@@ -825,6 +842,7 @@ void http_free(struct http *h)
 		free(k);
 	}
 	notify_free(h->notify);
+	buf_release(&h->res_gauge);
 	if (h->hook) {
 		webhook_release(h->hook);
 		free(h->hook);

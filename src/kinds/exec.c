@@ -289,7 +289,7 @@ void exec_render_status(struct db *db, int json, struct buf *out)
 	struct hmap inv;
 	arena_init(&a);
 	hmap_init(&inv);
-	if (db_inv_load(db, &a, &inv) < 0) {
+	if (db_inv_load_kind(db, "Exec", &a, &inv) < 0) {
 		hmap_release(&inv);
 		arena_release(&a);
 		return;

@@ -41,6 +41,8 @@ static const char *const migrations[] = {
 	" ended_ms INTEGER, ended_by TEXT);",
 
 	"ALTER TABLE passes ADD COLUMN signature TEXT;",
+
+	"CREATE INDEX inventory_kind ON inventory(kind);",
 };
 
 static int db_fail(struct db *db, const char *what)
@@ -315,11 +317,20 @@ int db_meta_set(struct db *db, const char *key, const char *val)
 
 int db_inv_load(struct db *db, struct arena *a, struct hmap *out)
 {
-	sqlite3_stmt *st = prep(db, "SELECT id, kind, path, type, created, prune, digest, content, ord"
-				" FROM inventory");
+	return db_inv_load_kind(db, NULL, a, out);
+}
+
+int db_inv_load_kind(struct db *db, const char *kind, struct arena *a, struct hmap *out)
+{
+	sqlite3_stmt *st = prep(db, kind ? "SELECT id, kind, path, type, created, prune, digest, content,"
+					   " ord FROM inventory WHERE kind = ?" :
+					   "SELECT id, kind, path, type, created, prune, digest, content,"
+					   " ord FROM inventory");
 	int rc;
 	if (!st)
 		return -1;
+	if (kind)
+		bind_text(st, 1, kind);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct inv_entry *e = arena_alloc(a, sizeof(*e));
 		e->id = col_text(st, 0, a);
@@ -709,4 +720,16 @@ int64_t db_drift_since(struct db *db, const char *res_id)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return v;
+}
+
+int64_t db_inv_count(struct db *db)
+{
+	sqlite3_stmt *st = prep(db, "SELECT count(*) FROM inventory");
+	int64_t n = -1;
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
 }

@@ -27,6 +27,10 @@ int db_meta_set(struct db *db, const char *key, const char *val);
 /* Inventory rows (id -> struct inv_entry allocated in a). */
 int db_inv_load(struct db *db, struct arena *a, struct hmap *out);
 int db_inv_put(struct db *db, const struct inv_entry *e);
+/* The same, only the rows of one kind. */
+int db_inv_load_kind(struct db *db, const char *kind, struct arena *a, struct hmap *out);
+/* How many inventory rows there are (-1 on error), without loading them. */
+int64_t db_inv_count(struct db *db);
 int db_inv_del(struct db *db, const char *id);
 
 /* Stat cache rows (path -> struct stat_entry allocated in a). */
