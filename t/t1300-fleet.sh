@@ -160,12 +160,8 @@ PY
 
 for h in h1 h2 h3; do write_config $h; done
 
-test_expect_success 'three agents register and publish their status' '
-	agent_start h1 && agent_start h2 && agent_start h3 &&
-	v1=$(repo_head repo) &&
-	wait_for 30 on_rev "$v1" h1 h2 h3 &&
-	content_is h1 gen1 && content_is h2 gen1 && content_is h3 gen1 &&
-	log_has h1 "fleet: registered in etcd at $ETCD_URL as web/h1" &&
+# h2_published_idle: h2's status in etcd, once its settle time is over
+h2_published_idle() {
 	ectl get /driftless/hosts/web/h2 --print-value-only >"$SCRATCH/h2.json" &&
 	python3 -c "
 import json,sys
@@ -173,6 +169,15 @@ d=json.load(open(sys.argv[1]))
 assert d[\"name\"]==\"h2\" and d[\"group\"]==\"web\" and d[\"health\"]==\"ok\", d
 assert d[\"result\"]==\"applied\" and d[\"resources\"]==2 and d[\"state\"]==\"idle\", d
 " "$SCRATCH/h2.json"
+}
+
+test_expect_success 'three agents register and publish their status' '
+	agent_start h1 && agent_start h2 && agent_start h3 &&
+	v1=$(repo_head repo) &&
+	wait_for 30 on_rev "$v1" h1 h2 h3 &&
+	content_is h1 gen1 && content_is h2 gen1 && content_is h3 gen1 &&
+	log_has h1 "fleet: registered in etcd at $ETCD_URL as web/h1" &&
+	wait_for 10 h2_published_idle
 '
 
 test_expect_success 'fleet status lists the hosts with their revisions' '

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include "daemon/curlloop.h"
 #include "fleet/etcd.h"
 #include "lib/err.h"
 #include "lib/redact.h"
@@ -36,8 +37,7 @@ struct ereq {
 
 struct etcd {
 	struct loop *loop;
-	CURLM *multi;
-	int tfd;
+	struct curl_loop cl;		/* its own multi handle, on the agent's loop */
 	char **endpoints;
 	size_t nendpoints, cur;
 	char *ca_file, *cert_file, *key_file, *username, *password;
@@ -49,8 +49,6 @@ struct etcd {
 	struct curl_slist *headers;
 	struct buf answer;
 	char errbuf[CURL_ERROR_SIZE];
-	int *socks;
-	size_t nsocks, capsocks;
 	int in_cb;			/* a callback runs: q[0] is finished, do not start it */
 };
 
@@ -72,71 +70,9 @@ static void req_free(struct ereq *r)
 
 static void reap(struct etcd *e);
 
-static void on_sock(struct loop *l, int fd, uint32_t events, void *ctx)
+static void reap_cb(void *ctx)
 {
-	struct etcd *e = ctx;
-	int running, flags = 0;
-	(void)l;
-	if (events & EPOLLIN)
-		flags |= CURL_CSELECT_IN;
-	if (events & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (events & (EPOLLERR | EPOLLHUP))
-		flags |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(e->multi, fd, flags, &running);
-	reap(e);
-}
-
-static void sock_forget(struct etcd *e, int fd)
-{
-	for (size_t i = 0; i < e->nsocks; i++)
-		if (e->socks[i] == fd) {
-			e->socks[i] = e->socks[--e->nsocks];
-			return;
-		}
-}
-
-static int on_curl_socket(CURL *c, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct etcd *e = userp;
-	(void)c;
-	if (socketp) {
-		loop_del(e->loop, s);
-		sock_forget(e, s);
-	}
-	if (what == CURL_POLL_REMOVE) {
-		curl_multi_assign(e->multi, s, NULL);
-		return 0;
-	}
-	uint32_t ev = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-	if (loop_add(e->loop, s, ev, on_sock, e) < 0)
-		return -1;
-	if (e->nsocks == e->capsocks) {
-		e->capsocks = e->capsocks ? 2 * e->capsocks : 4;
-		e->socks = xrealloc(e->socks, e->capsocks * sizeof(*e->socks));
-	}
-	e->socks[e->nsocks++] = s;
-	curl_multi_assign(e->multi, s, e);
-	return 0;
-}
-
-static int on_curl_timer(CURLM *m, long ms, void *userp)
-{
-	struct etcd *e = userp;
-	(void)m;
-	timer_arm(e->tfd, ms < 0 ? 0 : ms == 0 ? -1 : ms);
-	return 0;
-}
-
-static void on_tfd(struct loop *l, int fd, uint32_t events, void *ctx)
-{
-	struct etcd *e = ctx;
-	int running;
-	(void)l;
-	(void)events;
-	timer_ack(fd);
-	curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	reap(e);
+	reap(ctx);
 }
 
 static size_t on_data(char *p, size_t size, size_t nmemb, void *ctx)
@@ -192,7 +128,7 @@ static void start(struct etcd *e)
 	if (e->key_file)
 		curl_easy_setopt(c, CURLOPT_SSLKEY, e->key_file);
 	free(url);
-	if (curl_multi_add_handle(e->multi, c) != CURLM_OK) {
+	if (curl_multi_add_handle(e->cl.multi, c) != CURLM_OK) {
 		curl_easy_cleanup(c);
 		return;
 	}
@@ -237,13 +173,13 @@ static void reap(struct etcd *e)
 {
 	CURLMsg *msg;
 	int left;
-	while ((msg = curl_multi_info_read(e->multi, &left))) {
+	while ((msg = curl_multi_info_read(e->cl.multi, &left))) {
 		if (msg->msg != CURLMSG_DONE || msg->easy_handle != e->easy)
 			continue;
 		CURLcode code = msg->data.result;
 		long status = 0;
 		curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &status);
-		curl_multi_remove_handle(e->multi, e->easy);
+		curl_multi_remove_handle(e->cl.multi, e->easy);
 		curl_easy_cleanup(e->easy);
 		e->easy = NULL;
 			struct ereq *r = e->q[0];
@@ -369,7 +305,7 @@ int etcd_new(struct etcd **out, struct loop *l, const struct etcd_opts *o)
 		return err_set("etcd: no endpoint");
 	struct etcd *e = xcalloc(1, sizeof(*e));
 	e->loop = l;
-	e->tfd = -1;
+	e->cl.tfd = -1;
 	e->endpoints = xcalloc(o->nendpoints, sizeof(*e->endpoints));
 	for (size_t i = 0; i < o->nendpoints; i++) {
 		size_t n = strlen(o->endpoints[i]);
@@ -384,20 +320,10 @@ int etcd_new(struct etcd **out, struct loop *l, const struct etcd_opts *o)
 	e->username = o->username ? xstrdup(o->username) : NULL;
 	e->password = o->password ? xstrdup(o->password) : NULL;
 	e->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
-	e->multi = curl_multi_init();
-	e->tfd = timer_new();
-	if (!e->multi || e->tfd < 0 || loop_add(l, e->tfd, EPOLLIN, on_tfd, e) < 0) {
-		if (e->tfd >= 0) {
-			close(e->tfd);
-			e->tfd = -1;
-		}
+	if (curl_loop_init(&e->cl, l, reap_cb, e) < 0) {
 		etcd_free(e);
 		return err_set("etcd: cannot set up the client");
 	}
-	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
 	*out = e;
 	return 0;
 }
@@ -407,19 +333,12 @@ void etcd_free(struct etcd *e)
 	if (!e)
 		return;
 	if (e->easy) {
-		curl_multi_remove_handle(e->multi, e->easy);
+		curl_multi_remove_handle(e->cl.multi, e->easy);
 		curl_easy_cleanup(e->easy);
 	}
 	while (e->len)
 		q_shift(e);
-	if (e->multi)
-		curl_multi_cleanup(e->multi);	/* calls the socket callback for what is left */
-	for (size_t i = 0; i < e->nsocks; i++)
-		loop_del(e->loop, e->socks[i]);
-	if (e->tfd >= 0) {
-		loop_del(e->loop, e->tfd);
-		close(e->tfd);
-	}
+	curl_loop_release(&e->cl);
 	for (size_t i = 0; i < e->nendpoints; i++)
 		free(e->endpoints[i]);
 	free(e->endpoints);
@@ -437,7 +356,6 @@ void etcd_free(struct etcd *e)
 	}
 	curl_slist_free_all(e->headers);
 	buf_release(&e->answer);
-	free(e->socks);
 	free(e);
 	curl_global_cleanup();
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include "cmd/render.h"
+#include "daemon/curlloop.h"
 #include "http/internal.h"
 #include "lib/err.h"
 #include "lib/redact.h"
@@ -54,8 +55,8 @@ struct ntarget {
 struct notifier {
 	struct loop *loop;
 	struct agent_stats *stats;
-	CURLM *multi;
-	int curl_tfd, retry_tfd;
+	struct curl_loop cl;		/* its own multi handle, on the agent's loop */
+	int retry_tfd;
 	struct ntarget *t;
 	size_t nt;
 	struct {
@@ -64,8 +65,6 @@ struct notifier {
 	} recent[NOTIFY_RECENT];
 	size_t recent_next;
 	char host[256];
-	int *socks;			/* curl's sockets on our loop, for notify_close_in_child */
-	size_t nsocks, capsocks;
 };
 
 static void nlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,73 +148,9 @@ void http_redact(struct buf *out, const char *s)
 static void pump(struct notifier *n);
 static void reap(struct notifier *n);
 
-static void sock_forget(struct notifier *n, int fd)
+static void reap_cb(void *ctx)
 {
-	for (size_t i = 0; i < n->nsocks; i++)
-		if (n->socks[i] == fd) {
-			n->socks[i] = n->socks[--n->nsocks];
-			return;
-		}
-}
-
-static void on_sock(struct loop *l, int fd, uint32_t events, void *ctx)
-{
-	struct notifier *n = ctx;
-	int running, flags = 0;
-	(void)l;
-	if (events & EPOLLIN)
-		flags |= CURL_CSELECT_IN;
-	if (events & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (events & (EPOLLERR | EPOLLHUP))
-		flags |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(n->multi, fd, flags, &running);
-	reap(n);
-}
-
-static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct notifier *n = userp;
-	(void)e;
-	if (socketp) {
-		loop_del(n->loop, s);
-		sock_forget(n, s);
-	}
-	if (what == CURL_POLL_REMOVE) {
-		curl_multi_assign(n->multi, s, NULL);
-		return 0;
-	}
-	uint32_t ev = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-	if (loop_add(n->loop, s, ev, on_sock, n) < 0) {
-		nlog("notify: %s", err_msg());
-		return -1;
-	}
-	if (n->nsocks == n->capsocks) {
-		n->capsocks = n->capsocks ? 2 * n->capsocks : 8;
-		n->socks = xrealloc(n->socks, n->capsocks * sizeof(*n->socks));
-	}
-	n->socks[n->nsocks++] = s;
-	curl_multi_assign(n->multi, s, n);
-	return 0;
-}
-
-static int on_curl_timer(CURLM *m, long ms, void *userp)
-{
-	struct notifier *n = userp;
-	(void)m;
-	timer_arm(n->curl_tfd, ms < 0 ? 0 : ms == 0 ? -1 : ms);
-	return 0;
-}
-
-static void on_curl_tfd(struct loop *l, int fd, uint32_t events, void *ctx)
-{
-	struct notifier *n = ctx;
-	int running;
-	(void)l;
-	(void)events;
-	timer_ack(fd);
-	curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	reap(n);
+	reap(ctx);
 }
 
 static void on_retry_tfd(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -300,7 +235,7 @@ static void start(struct ntarget *t)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE, 1L << 20);
 	buf_release(&body);
-	if (curl_multi_add_handle(t->n->multi, e) != CURLM_OK) {
+	if (curl_multi_add_handle(t->n->cl.multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		t->next_ms = mono_ms() + NOTIFY_BACKOFF_MS;
 		return;
@@ -337,7 +272,7 @@ static void reap(struct notifier *n)
 {
 	CURLMsg *msg;
 	int left;
-	while ((msg = curl_multi_info_read(n->multi, &left))) {
+	while ((msg = curl_multi_info_read(n->cl.multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		CURL *e = msg->easy_handle;
@@ -346,7 +281,7 @@ static void reap(struct notifier *n)
 		long status = 0;
 		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&t);
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-		curl_multi_remove_handle(n->multi, e);
+		curl_multi_remove_handle(n->cl.multi, e);
 		curl_easy_cleanup(e);
 		if (!t)
 			continue;
@@ -472,7 +407,7 @@ int notify_new(struct notifier **out, struct loop *l, const struct config *cfg,
 	struct notifier *n = xcalloc(1, sizeof(*n));
 	n->loop = l;
 	n->stats = stats;
-	n->curl_tfd = n->retry_tfd = -1;
+	n->cl.tfd = n->retry_tfd = -1;
 	gethostname(n->host, sizeof(n->host) - 1);
 	n->t = xcalloc(cfg->nnotify, sizeof(*n->t));
 	for (size_t i = 0; i < cfg->nnotify; i++) {
@@ -486,19 +421,12 @@ int notify_new(struct notifier **out, struct loop *l, const struct config *cfg,
 		t->headers = curl_slist_append(NULL, "Content-Type: application/json");
 		t->headers = curl_slist_append(t->headers, "Expect:");
 	}
-	n->multi = curl_multi_init();
-	n->curl_tfd = timer_new();
 	n->retry_tfd = timer_new();
-	if (!n->multi || n->curl_tfd < 0 || n->retry_tfd < 0 ||
-	    loop_add(l, n->curl_tfd, EPOLLIN, on_curl_tfd, n) < 0 ||
+	if (curl_loop_init(&n->cl, l, reap_cb, n) < 0 || n->retry_tfd < 0 ||
 	    loop_add(l, n->retry_tfd, EPOLLIN, on_retry_tfd, n) < 0) {
 		notify_free(n);
 		return err_set("cannot set up notifications");
 	}
-	curl_multi_setopt(n->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(n->multi, CURLMOPT_SOCKETDATA, n);
-	curl_multi_setopt(n->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-	curl_multi_setopt(n->multi, CURLMOPT_TIMERDATA, n);
 	for (size_t i = 0; i < n->nt; i++) {
 		struct buf ev = BUF_INIT;
 		for (int k = 0; k < NOTIFY__EVENTS; k++)
@@ -519,7 +447,7 @@ void notify_free(struct notifier *n)
 	for (size_t i = 0; i < n->nt; i++) {
 		struct ntarget *t = &n->t[i];
 		if (t->easy) {
-			curl_multi_remove_handle(n->multi, t->easy);
+			curl_multi_remove_handle(n->cl.multi, t->easy);
 			curl_easy_cleanup(t->easy);
 		}
 		while (t->len)
@@ -528,25 +456,16 @@ void notify_free(struct notifier *n)
 		redact_wipe(t->url, strlen(t->url));
 		free(t->url);
 	}
-	if (n->multi)
-		curl_multi_cleanup(n->multi);	/* calls the socket callback for what is left */
-	for (size_t i = 0; i < n->nsocks; i++)
-		loop_del(n->loop, n->socks[i]);
-	if (n->curl_tfd >= 0) {
-		loop_del(n->loop, n->curl_tfd);
-		close(n->curl_tfd);
-	}
+	curl_loop_release(&n->cl);
 	if (n->retry_tfd >= 0) {
 		loop_del(n->loop, n->retry_tfd);
 		close(n->retry_tfd);
 	}
-	free(n->socks);
 	free(n->t);
 	free(n);
 }
 
 void notify_close_in_child(struct notifier *n)
 {
-	for (size_t i = 0; i < n->nsocks; i++)
-		close(n->socks[i]);
+	curl_loop_close_in_child(&n->cl);
 }
