@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd/cmd.h"
+#include "cmd/render.h"
 #include "core/check.h"
 #include "core/vars.h"
 #include "daemon/loop.h"
@@ -826,10 +827,7 @@ static void suspend_refresh(struct agent *a)
 			a->cur->hold_drift = 1;
 		timer_arm(a->susp_tfd, sp.until_ms - now > 0 ? sp.until_ms - now : 1);
 		char until[32];
-		time_t t = (time_t)(sp.until_ms / 1000);
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		render_time(until, sizeof(until), sp.until_ms);
 		alog("agent: %s until %s by %s: %s; drift is held, not repaired, and new revisions wait",
 		     was ? "suspension changed:" : "suspended", until, sp.by, sp.reason);
 		arena_release(&tmp);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd/cmd.h"
+#include "cmd/render.h"
 #include "cmd/run.h"
 #include "core/check.h"
 #include "core/vars.h"
@@ -421,10 +422,7 @@ static const char *drift_state(const struct change *c, int64_t susp_until, int a
 		return "held by its report policy (driftless/drift: report)";
 	if (susp_until) {
 		char t[32];
-		time_t tt = (time_t)(susp_until / 1000);
-		struct tm tm;
-		gmtime_r(&tt, &tm);
-		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		render_time(t, sizeof(t), susp_until);
 		snprintf(buf, n, "held by a suspension until %s", t);
 		return buf;
 	}
@@ -467,10 +465,7 @@ int cmd_drift(int argc, char **argv)
 		buf_adds(&b, ",\"suspended\":");
 		if (susp) {
 			char t[32];
-			time_t tt = (time_t)(susp / 1000);
-			struct tm tm;
-			gmtime_r(&tt, &tm);
-			strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			render_time(t, sizeof(t), susp);
 			buf_adds(&b, "{\"until\":");
 			buf_add_json_str(&b, t);
 			buf_adds(&b, ",\"by\":");
@@ -492,12 +487,8 @@ int cmd_drift(int argc, char **argv)
 		char sbuf[96], since[32] = "";
 		const char *state = drift_state(c, susp, agent, sbuf, sizeof(sbuf));
 		int64_t when = db_drift_since(r.db, c->res->id);
-		if (when > 0) {
-			time_t tt = (time_t)(when / 1000);
-			struct tm tm;
-			gmtime_r(&tt, &tm);
-			strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		}
+		if (when > 0)
+			render_time(since, sizeof(since), when);
 		const char *what = c->what.len ? c->what.ptr : c->action == ACT_CREATE ? "missing" :
 				   c->action == ACT_DELETE ? "present" : c->error ? c->error : "";
 		if (r.o.json) {

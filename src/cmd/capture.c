@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd/cmd.h"
+#include "cmd/render.h"
 #include "cmd/run.h"
 #include "core/vars.h"
 #include "kinds/kinds.h"
@@ -646,9 +647,7 @@ int cmd_capture(int argc, char **argv)
 	gethostname(host, sizeof(host) - 1);
 	invoking_user(by, sizeof(by));
 	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	render_time(when, sizeof(when), (int64_t)t * 1000);
 	struct suspension sp;
 	int susp = db_suspend_active(c.r.db, (int64_t)t * 1000, &c.a, &sp) == 1;
 	struct buf msg = BUF_INIT;

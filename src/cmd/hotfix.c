@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd/cmd.h"
+#include "cmd/render.h"
 #include "lib/err.h"
 #include "lib/redact.h"
 #include "state/db.h"
@@ -31,14 +32,6 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void fmt_time(char *out, size_t n, int64_t ms)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 void invoking_user(char *out, size_t n)
@@ -137,7 +130,7 @@ int cmd_suspend(int argc, char **argv)
 	int64_t now = now_ms();
 	struct suspension sp = { .started_ms = now, .until_ms = now + o.for_ms, .reason = o.reason,
 				 .by = by };
-	fmt_time(until, sizeof(until), sp.until_ms);
+	render_time(until, sizeof(until), sp.until_ms);
 	snprintf(detail, sizeof(detail), "until %s", until);
 	if (db_begin(db) < 0 || db_suspend_end(db, now, "replaced by a new suspension") < 0 ||
 	    db_suspend_start(db, &sp) < 0 ||
@@ -238,7 +231,6 @@ struct report {
 	struct buf out;
 	struct buf rows;	/* html: the rows of the current table */
 	int first;
-	int n;
 	struct buf res;		/* outcomes of one pass */
 	int res_first;
 };
@@ -274,26 +266,12 @@ static void csv_row(struct buf *b, const char *const *f, int n)
 	buf_addch(b, '\n');
 }
 
-static void html_text(struct buf *b, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '<': buf_adds(b, "&lt;"); break;
-		case '>': buf_adds(b, "&gt;"); break;
-		case '&': buf_adds(b, "&amp;"); break;
-		case '"': buf_adds(b, "&quot;"); break;
-		case '\'': buf_adds(b, "&#39;"); break;
-		default: buf_addch(b, *s);
-		}
-	}
-}
-
 static void html_row(struct buf *b, const char *const *f, int n)
 {
 	buf_adds(b, "<tr>");
 	for (int i = 0; i < n; i++) {
 		buf_adds(b, "<td>");
-		html_text(b, f[i]);
+		buf_add_html(b, f[i]);
 		buf_adds(b, "</td>");
 	}
 	buf_adds(b, "</tr>\n");
@@ -325,7 +303,7 @@ static int report_pass(void *ctx, const struct pass_record *p)
 	char when[32];
 	if (!strcmp(p->command, "suspend") || !strcmp(p->command, "resume"))
 		return 0;	/* listed with the suspensions */
-	fmt_time(when, sizeof(when), p->started_ms);
+	render_time(when, sizeof(when), p->started_ms);
 	buf_reset(&r->res);
 	r->res_first = 1;
 	if (db_outcomes(r->db, p->id, report_outcome, r) < 0)
@@ -374,7 +352,6 @@ static int report_pass(void *ctx, const struct pass_record *p)
 	}
 	}
 	r->first = 0;
-	r->n++;
 	return 0;
 }
 
@@ -382,7 +359,7 @@ static int report_drift(void *ctx, const struct drift_event *e)
 {
 	struct report *r = ctx;
 	char when[32];
-	fmt_time(when, sizeof(when), e->when_ms);
+	render_time(when, sizeof(when), e->when_ms);
 	switch (r->fmt) {
 	case FMT_JSON:
 		buf_adds(&r->out, r->first ? "{\"time\":" : ",{\"time\":");
@@ -420,7 +397,6 @@ static int report_drift(void *ctx, const struct drift_event *e)
 	}
 	}
 	r->first = 0;
-	r->n++;
 	return 0;
 }
 
@@ -428,10 +404,10 @@ static int report_suspension(void *ctx, const struct suspension *sp)
 {
 	struct report *r = ctx;
 	char start[32], until[32], ended[32] = "";
-	fmt_time(start, sizeof(start), sp->started_ms);
-	fmt_time(until, sizeof(until), sp->until_ms);
+	render_time(start, sizeof(start), sp->started_ms);
+	render_time(until, sizeof(until), sp->until_ms);
 	if (sp->ended_ms)
-		fmt_time(ended, sizeof(ended), sp->ended_ms);
+		render_time(ended, sizeof(ended), sp->ended_ms);
 	const char *how = sp->ended_ms ? (sp->ended_by ? sp->ended_by : "") :
 			  sp->until_ms <= now_ms() ? "deadline" : "in force";
 	switch (r->fmt) {
@@ -463,7 +439,6 @@ static int report_suspension(void *ctx, const struct suspension *sp)
 	}
 	}
 	r->first = 0;
-	r->n++;
 	return 0;
 }
 
@@ -519,9 +494,9 @@ int cmd_report(int argc, char **argv)
 	r.fmt = !o.output || !strcmp(o.output, "text") || !strcmp(o.output, "html") ? FMT_HTML :
 		!strcmp(o.output, "json") ? FMT_JSON : FMT_CSV;
 	gethostname(host, sizeof(host) - 1);
-	fmt_time(since_s, sizeof(since_s), since);
-	fmt_time(until_s, sizeof(until_s), until);
-	fmt_time(gen, sizeof(gen), now_ms());
+	render_time(since_s, sizeof(since_s), since);
+	render_time(until_s, sizeof(until_s), until);
+	render_time(gen, sizeof(gen), now_ms());
 	char *applied = db_meta_get(db, "applied_revision", &a);
 	int rc = 0;
 	if (r.fmt == FMT_JSON) {
@@ -561,15 +536,15 @@ int cmd_report(int argc, char **argv)
 			 "th,td{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}\n"
 			 "th{background:#f0f0f0}td{font-family:ui-monospace,monospace;font-size:12px}\n"
 			 ".none{color:#777}\n</style></head><body>\n<h1>Change report: ");
-		html_text(&r.out, host);
+		buf_add_html(&r.out, host);
 		buf_adds(&r.out, "</h1>\n<p>Period ");
-		html_text(&r.out, since_s);
+		buf_add_html(&r.out, since_s);
 		buf_adds(&r.out, " to ");
-		html_text(&r.out, until_s);
+		buf_add_html(&r.out, until_s);
 		buf_adds(&r.out, "; generated ");
-		html_text(&r.out, gen);
+		buf_add_html(&r.out, gen);
 		buf_adds(&r.out, " by driftless " DRIFTLESS_VERSION "; revision in force: ");
-		html_text(&r.out, applied ? applied : "(none)");
+		buf_add_html(&r.out, applied ? applied : "(none)");
 		buf_adds(&r.out, ".</p>\n");
 		static const char *const ph[] = { "time", "trigger", "commit", "author", "summary",
 						   "signature", "result", "counts", "resources", "error" };

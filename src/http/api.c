@@ -107,20 +107,7 @@ static void esc(struct buf *b, const char *str)
 	if (!str)
 		return;
 	http_redact(&r, str);
-	for (const char *s = r.ptr; s && *s; s++) {
-		switch (*s) {
-		case '<': buf_adds(b, "&lt;"); break;
-		case '>': buf_adds(b, "&gt;"); break;
-		case '&': buf_adds(b, "&amp;"); break;
-		case '"': buf_adds(b, "&quot;"); break;
-		case '\'': buf_adds(b, "&#39;"); break;
-		default:
-			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-				buf_addch(b, '?');
-			else
-				buf_addch(b, *s);
-		}
-	}
+	buf_add_html(b, r.ptr);
 	buf_release(&r);
 }
 

@@ -120,3 +120,21 @@ void buf_add_json_str(struct buf *b, const char *s)
 	buf_add_json_strn(b, s, strlen(s));
 }
 
+
+void buf_add_html(struct buf *b, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '<': buf_adds(b, "&lt;"); break;
+		case '>': buf_adds(b, "&gt;"); break;
+		case '&': buf_adds(b, "&amp;"); break;
+		case '"': buf_adds(b, "&quot;"); break;
+		case '\'': buf_adds(b, "&#39;"); break;
+		default:
+			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
+				buf_addch(b, '?');
+			else
+				buf_addch(b, *s);
+		}
+	}
+}

@@ -28,5 +28,8 @@ char *buf_detach(struct buf *b);
 /* Append s as a JSON string literal, quotes included. */
 void buf_add_json_str(struct buf *b, const char *s);
 void buf_add_json_strn(struct buf *b, const char *s, size_t len);
+/* Append s as HTML text: < > & " ' escaped, control characters other than
+ * tab and newline shown as '?'. NULL appends nothing. */
+void buf_add_html(struct buf *b, const char *s);
 
 #endif
