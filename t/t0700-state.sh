@@ -36,6 +36,22 @@ test_expect_success 'F08: a database zeroed at page 1 is moved aside and rebuilt
 	test "$(sqlite3 "$STATE/driftless.db" "PRAGMA integrity_check")" = ok
 '
 
+test_expect_success 'F08: damage inside a page no pass reads is found at start, even with mtime put back' '
+	expect_exit 0 dl_apply repo &&
+	expect_exit 0 dl_apply repo &&
+	test -s "$STATE/driftless.db.checked" &&
+	n=$(ls "$STATE" | grep -c "corrupt-") &&
+	page=$(sqlite3 "$STATE/driftless.db" "SELECT rootpage FROM sqlite_master WHERE name = \"drift_events\"") &&
+	psize=$(sqlite3 "$STATE/driftless.db" "PRAGMA page_size") &&
+	cp -p "$STATE/driftless.db" "$SCRATCH/db.ref" &&
+	printf "\377\377\377\377" | dd of="$STATE/driftless.db" bs=1 seek=$(( (page - 1) * psize )) conv=notrunc 2>/dev/null &&
+	touch -r "$SCRATCH/db.ref" "$STATE/driftless.db" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains "$SCRATCH/stderr" "failed its integrity check" &&
+	test "$(ls "$STATE" | grep -c "corrupt-")" -gt "$n" &&
+	test "$(sqlite3 "$STATE/driftless.db" "PRAGMA integrity_check")" = ok
+'
+
 test_expect_success 'F08: what was adopted while rebuilding is never pruned' '
 	git -C repo rm -q f3.yaml && repo_commit repo "drop f3" &&
 	expect_exit 0 dl_apply repo &&

@@ -17,7 +17,7 @@
 #include "core/vars.h"
 #include "lib/err.h"
 
-#define CACHE_MAGIC "DLCACHE2"
+#define CACHE_MAGIC "DLCACHE3"
 #define CACHE_MAX (512u << 20)
 
 static void put_u32(struct buf *b, uint32_t v)
@@ -33,6 +33,7 @@ static void put_str(struct buf *b, const char *s, size_t len)
 	}
 	put_u32(b, (uint32_t)len);
 	buf_add(b, s, len);
+	buf_add(b, "", 1);	/* so the loader can point into the file */
 }
 
 static void put_cstr(struct buf *b, const char *s)
@@ -217,70 +218,93 @@ static uint32_t get_u32(struct reader *r)
 	return v;
 }
 
-static const char *get_str(struct reader *r, struct arena *a, size_t *len)
+/* A string of the file, in place: the loader keeps the whole file in the
+ * pass's arena, and every string is stored with its terminator. */
+static const char *get_str(struct reader *r, size_t *len)
 {
 	uint32_t n = get_u32(r);
 	if (r->bad || n == UINT32_MAX)
 		return NULL;
-	if ((size_t)(r->end - r->p) < n) {
+	if ((size_t)(r->end - r->p) <= n || r->p[n] != '\0') {
 		r->bad = 1;
 		return NULL;
 	}
-	const char *s = arena_strndup(a, r->p, n);
-	r->p += n;
+	const char *s = r->p;
+	r->p += (size_t)n + 1;
 	if (len)
 		*len = n;
 	return s;
 }
 
+/* The whole file, read with one read into the arena, or NULL. */
+static char *slurp(const char *file, struct arena *a, size_t *len)
+{
+	int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	char *data = NULL;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 8 &&
+	    (uint64_t)st.st_size <= CACHE_MAX) {
+		size_t size = (size_t)st.st_size, off = 0;
+		data = arena_alloc_raw(a, size + 1);
+		while (off < size) {
+			ssize_t n = read(fd, data + off, size - off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
+		if (off != size)
+			data = NULL;	/* the arena keeps it until the pass ends */
+		*len = size;
+	}
+	close(fd);
+	return data;
+}
+
 int cache_load(struct pass *p, const char *state_dir)
 {
 	char *file = xasprintf("%s/cache/desired.bin", state_dir);
-	struct buf data = BUF_INIT, key = BUF_INIT;
+	struct buf key = BUF_INIT;
+	size_t size = 0;
 	int ret = 1;
-	FILE *fp = fopen(file, "re");
-	if (!fp)
+	char *data = slurp(file, &p->arena, &size);
+	if (!data || memcmp(data, CACHE_MAGIC, 8))
 		goto out;
-	char tmp[65536];
-	size_t n;
-	while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0 && data.len < CACHE_MAX)
-		buf_add(&data, tmp, n);
-	fclose(fp);
-	if (data.len < 8 || memcmp(data.ptr, CACHE_MAGIC, 8))
-		goto out;
-	struct reader r = { data.ptr + 8, data.ptr + data.len, 0 };
+	struct reader r = { data + 8, data + size, 0 };
 	cache_key(p, &key);
 	size_t klen = 0;
-	struct arena scratch;
-	arena_init(&scratch);
-	const char *k = get_str(&r, &scratch, &klen);
-	int same = k && klen == key.len && !memcmp(k, key.ptr, klen);
-	arena_release(&scratch);
-	if (!same)
+	const char *k = get_str(&r, &klen);
+	if (!k || klen != key.len || memcmp(k, key.ptr, klen))
 		goto out;
 	uint32_t count = get_u32(&r);
 	if (r.bad || count > 10000000)
 		goto out;
+	hmap_reserve(&p->by_id, count);
+	hmap_reserve(&p->by_path, count);
 	struct resource **all = xcalloc(count + 1, sizeof(*all));
-	uint32_t **deps = xcalloc(count + 1, sizeof(*deps));
+	const char **deps = xcalloc(count + 1, sizeof(*deps));	/* into the file */
+	uint32_t *ndeps = xcalloc(count + 1, sizeof(*ndeps));
 	uint32_t *parents = xcalloc(count + 1, sizeof(*parents));
 	for (uint32_t i = 0; i < count && !r.bad; i++) {
-		const char *kname = get_str(&r, &p->arena, NULL);
+		const char *kname = get_str(&r, NULL);
 		const struct kind *kk = kname ? kind_find(kname) : NULL;
 		if (!kk) {
 			r.bad = 1;
 			break;
 		}
 		struct resource *res = pass_new_resource(p, kk);
-		res->name = get_str(&r, &p->arena, NULL);
-		res->id = get_str(&r, &p->arena, NULL);
-		res->pos.file = get_str(&r, &p->arena, NULL);
+		res->name = get_str(&r, NULL);
+		res->id = get_str(&r, NULL);
+		res->pos.file = get_str(&r, NULL);
 		res->pos.line = (int)get_u32(&r);
 		res->pos.col = (int)get_u32(&r);
 		res->doc_index = (int)get_u32(&r);
-		res->manifest = get_str(&r, &p->arena, NULL);
-		res->manifest_dir = get_str(&r, &p->arena, NULL);
-		res->path = get_str(&r, &p->arena, NULL);
+		res->manifest = get_str(&r, NULL);
+		res->manifest_dir = get_str(&r, NULL);
+		res->path = get_str(&r, NULL);
 		res->drift = (int)get_u32(&r);
 		res->prune = (int)get_u32(&r);
 		res->adopt = (int)get_u32(&r);
@@ -304,7 +328,7 @@ int cache_load(struct pass *p, const char *state_dir)
 			res->fpos = arena_alloc(&p->arena, (nfields + 1) * sizeof(*res->fpos));
 		for (uint32_t j = 0; j < nforeign && !r.bad; j++) {
 			uint32_t f = get_u32(&r);
-			const char *from = get_str(&r, &p->arena, NULL);
+			const char *from = get_str(&r, NULL);
 			int line = (int)get_u32(&r), col = (int)get_u32(&r);
 			if (f >= nfields || !from) {
 				r.bad = 1;
@@ -317,10 +341,13 @@ int cache_load(struct pass *p, const char *state_dir)
 			r.bad = 1;
 			break;
 		}
-		deps[i] = xcalloc(nd + 1, sizeof(uint32_t));
-		deps[i][0] = nd;
-		for (uint32_t d = 0; d < nd; d++)
-			deps[i][d + 1] = get_u32(&r);
+		if ((size_t)(r.end - r.p) / 4 < nd) {
+			r.bad = 1;
+			break;
+		}
+		deps[i] = r.p;
+		ndeps[i] = nd;
+		r.p += (size_t)nd * 4;
 		if ((size_t)(r.end - r.p) < kk->spec_size) {
 			r.bad = 1;
 			break;
@@ -330,11 +357,11 @@ int cache_load(struct pass *p, const char *state_dir)
 		for (const struct field *f = kk->fields; f->name; f++) {
 			char *slot = (char *)res->spec + f->offset;
 			if (is_string_field(f->type)) {
-				*(const char **)slot = get_str(&r, &p->arena, NULL);
+				*(const char **)slot = get_str(&r, NULL);
 			} else if (f->type == FIELD_TEXT) {
 				struct text *t = (struct text *)slot;
 				size_t len = 0;
-				t->ptr = get_str(&r, &p->arena, &len);
+				t->ptr = get_str(&r, &len);
 				t->len = len;
 			} else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
 				uint32_t cnt = get_u32(&r);
@@ -346,7 +373,7 @@ int cache_load(struct pass *p, const char *state_dir)
 					}
 					l = arena_alloc(&p->arena, ((size_t)cnt + 1) * sizeof(*l));
 					for (uint32_t j = 0; j < cnt && !r.bad; j++)
-						if (!(l[j] = get_str(&r, &p->arena, NULL)))
+						if (!(l[j] = get_str(&r, NULL)))
 							r.bad = 1;
 				}
 				*(const char ***)slot = l;
@@ -363,14 +390,15 @@ int cache_load(struct pass *p, const char *state_dir)
 	if (!r.bad && r.p != r.end)
 		r.bad = 1;
 	for (uint32_t i = 0; !r.bad && i < count; i++) {
-		if (parents[i] > count || (deps[i] && deps[i][0] > count)) {
+		if (parents[i] > count) {
 			r.bad = 1;
 			break;
 		}
 		if (parents[i])
 			all[i]->parent = all[parents[i] - 1];
-		for (uint32_t d = 0; deps[i] && d < deps[i][0]; d++) {
-			uint32_t j = deps[i][d + 1];
+		for (uint32_t d = 0; d < ndeps[i]; d++) {
+			uint32_t j;
+			memcpy(&j, deps[i] + (size_t)d * 4, 4);
 			if (!j || j > count) {
 				r.bad = 1;
 				break;
@@ -390,14 +418,12 @@ int cache_load(struct pass *p, const char *state_dir)
 			if (all[i])
 				free(all[i]->deps);
 	}
-	for (uint32_t i = 0; i < count; i++)
-		free(deps[i]);
 	free(deps);
+	free(ndeps);
 	free(parents);
 	free(all);
 out:
 	free(file);
-	buf_release(&data);
 	buf_release(&key);
 	return ret;
 }

@@ -57,6 +57,15 @@ static void hmap_resize(struct hmap *m, size_t cap)
 	free(old.slots);
 }
 
+void hmap_reserve(struct hmap *m, size_t n)
+{
+	size_t cap = m->cap ? m->cap : 64;
+	while ((n + 1) * 4 >= cap * 3)
+		cap *= 2;
+	if (cap > m->cap)
+		hmap_resize(m, cap);
+}
+
 void *hmap_put(struct hmap *m, const char *key, void *val)
 {
 	if ((m->n + 1) * 4 >= m->cap * 3)

@@ -21,6 +21,8 @@ void hmap_release(struct hmap *m);
 void *hmap_get(const struct hmap *m, const char *key);
 /* Insert or replace; returns the previous value or NULL. */
 void *hmap_put(struct hmap *m, const char *key, void *val);
+/* room for n entries in all, so that loading n keys never rehashes */
+void hmap_reserve(struct hmap *m, size_t n);
 /* Iterate: for (size_t i = 0; hmap_next(m, &i, &k, &v);) */
 int hmap_next(const struct hmap *m, size_t *iter, const char **key, void **val);
 

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* SQLite state: schema migrations as an array, WAL with synchronous=FULL, prepared statements per call. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "lib/err.h"
 #include "state/db.h"
 
 struct db {
 	sqlite3 *h;
 	char *path;
+	int checked;	/* passed quick_check, or unchanged since it last did */
 };
 
 /* Append-only: each entry moves the schema one version forward. */
@@ -180,6 +184,61 @@ int db_open(struct db **out, const char *state_dir)
 	return db_open_once(out, state_dir, 0, &corrupt);
 }
 
+/*
+ * quick_check reads every page, which costs more than a no-op pass's own
+ * work once the database holds a large inventory. So, as git's index does
+ * for files, the database file's stat is written beside it whenever this
+ * process closes it checked and last (no WAL left); a start that finds the
+ * same stat and no WAL knows that nothing but SQLite, under our lock, wrote
+ * the file since it was checked. Any other write changes its ctime.
+ */
+static int stamp_line(const char *dbpath, char *out, size_t n)
+{
+	struct stat st, wal;
+	char *walp = xasprintf("%s-wal", dbpath);
+	int haswal = lstat(walp, &wal) == 0 && wal.st_size > 0;
+	free(walp);
+	if (haswal || lstat(dbpath, &st) < 0 || !S_ISREG(st.st_mode))
+		return -1;
+	snprintf(out, n, "%llu %llu %lld %lld.%09ld %lld.%09ld\n", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+		 st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	return 0;
+}
+
+static int stamp_matches(const char *dbpath)
+{
+	char want[160], have[160] = "";
+	if (stamp_line(dbpath, want, sizeof(want)) < 0)
+		return 0;
+	char *sp = xasprintf("%s.checked", dbpath);
+	int fd = open(sp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	free(sp);
+	if (fd < 0)
+		return 0;
+	ssize_t r = read(fd, have, sizeof(have) - 1);
+	close(fd);
+	return r > 0 && (size_t)r == strlen(want) && !memcmp(have, want, (size_t)r);
+}
+
+static void stamp_write(const char *dbpath)
+{
+	char line[160];
+	char *sp = xasprintf("%s.checked", dbpath);
+	if (stamp_line(dbpath, line, sizeof(line)) < 0) {
+		unlink(sp);
+		free(sp);
+		return;
+	}
+	int fd = open(sp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+			(void)ftruncate(fd, 0);
+		close(fd);
+	}
+	free(sp);
+}
+
 static int db_open_once(struct db **out, const char *state_dir, int check, int *corrupt)
 {
 	struct db *db = xcalloc(1, sizeof(*db));
@@ -203,7 +262,9 @@ static int db_open_once(struct db **out, const char *state_dir, int check, int *
 	if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		    " PRAGMA foreign_keys=ON;") < 0 || db_migrate(db) < 0)
 		goto bad;
-	if (check) {
+	if (check && stamp_matches(db->path)) {
+		db->checked = 1;
+	} else if (check) {
 		/* quick_check reads every page: corruption is found here, at
 		 * start, not half way through a pass */
 		sqlite3_stmt *q = NULL;
@@ -225,6 +286,7 @@ static int db_open_once(struct db **out, const char *state_dir, int check, int *
 			return -1;
 		}
 		sqlite3_finalize(q);
+		db->checked = 1;
 	}
 	*out = db;
 	return 0;
@@ -241,7 +303,9 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
-	sqlite3_close(db->h);
+	/* the last connection checkpoints and removes the WAL on close */
+	if (sqlite3_close(db->h) == SQLITE_OK && db->checked)
+		stamp_write(db->path);
 	free(db->path);
 	free(db);
 }
