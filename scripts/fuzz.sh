@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 ok=0 bad=0
 out=$(mktemp -d /tmp/driftless-fuzz.XXXXXX)
-flags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -Wall -Werror -Wno-format-nonliteral -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+flags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -Wall -Werror -Wno-format-nonliteral -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -pthread"
 libs="src/lib/*.c src/core/*.c src/kinds/*.c src/source/*.c src/state/*.c src/fleet/proto.c src/daemon/supervise.c src/daemon/loop.c"
 for target in fuzz/fuzz_*.c; do
 	name=$(basename "$target" .c)

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Plan (observe every resource, decide prunes) and apply (carry out changes in dependency order, then record). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include "core/pass.h"
 #include "lib/err.h"
@@ -312,6 +315,97 @@ int pass_plan_subset(struct pass *p, struct resource **list, size_t n)
 	return 0;
 }
 
+/*
+ * The lstat of every File, Directory and Symlink, taken ahead of the plan
+ * by a few threads, as git's preloaded index does: on a no-op pass of many
+ * files those syscalls are most of the work and they do not depend on each
+ * other. Only the stat is taken here; the plan itself stays in order on
+ * this thread and uses each result once (path_observe), falling back to
+ * its own lstat for anything a worker could not tell.
+ */
+#define PRESTAT_MIN 2048	/* below this, threads cost more than they save */
+#define PRESTAT_CHUNK 128	/* neighbours share a directory: one walk each */
+
+struct prestat_job {
+	const struct fsroot *root;
+	struct prestat *pre;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void prestat_run(struct prestat_job *job)
+{
+	struct fsroot view;
+	fs_root_view(job->root, &view);
+	for (;;) {
+		size_t i = atomic_fetch_add(&job->next, PRESTAT_CHUNK);
+		if (i >= job->n)
+			break;
+		size_t end = i + PRESTAT_CHUNK < job->n ? i + PRESTAT_CHUNK : job->n;
+		for (; i < end; i++)
+			job->pre[i].r = fs_lstat(&view, job->pre[i].path, &job->pre[i].st);
+	}
+	fs_root_view_close(&view);
+}
+
+static void *prestat_thread(void *arg)
+{
+	prestat_run(arg);
+	return NULL;
+}
+
+/* NULL when not worth it; else one entry per resource, path NULL for those
+ * without a prestat */
+static struct prestat *prestat(struct pass *p)
+{
+	static const struct kind *pk[3];
+	if (!pk[0]) {
+		pk[0] = kind_find("File");
+		pk[1] = kind_find("Directory");
+		pk[2] = kind_find("Symlink");
+	}
+	if (p->incremental || p->nres < PRESTAT_MIN)
+		return NULL;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nthreads = cpus > 1 ? (size_t)(cpus < 8 ? cpus : 8) - 1 : 0;
+	if (!nthreads)
+		return NULL;
+	/* the paths to stat, packed, then spread back by resource index */
+	struct prestat *pre = xcalloc(p->nres, sizeof(*pre));
+	struct prestat_job job = { .root = &p->root, .pre = pre };
+	for (size_t i = 0; i < p->nres; i++) {
+		const struct resource *res = p->res[i];
+		if (res->path && (res->kind == pk[0] || res->kind == pk[1] ||
+				  res->kind == pk[2])) {
+			pre[job.n].path = res->path;
+			pre[job.n].r = (int)i;	/* its index, until the stat replaces it */
+			job.n++;
+		}
+	}
+	size_t *idx = xmalloc((job.n + 1) * sizeof(*idx));
+	for (size_t k = 0; k < job.n; k++)
+		idx[k] = (size_t)pre[k].r;
+	atomic_init(&job.next, 0);
+	fs_has_openat2();	/* decided once, before any thread asks */
+	pthread_t *tids = xcalloc(nthreads, sizeof(*tids));
+	size_t started = 0;
+	for (; started < nthreads; started++)
+		if (pthread_create(&tids[started], NULL, prestat_thread, &job))
+			break;
+	prestat_run(&job);
+	for (size_t t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	free(tids);
+	/* back to resource order, from the top so nothing is overwritten early */
+	for (size_t k = job.n; k-- > 0;) {
+		struct prestat e = pre[k];
+		memset(&pre[k], 0, sizeof(pre[k]));
+		pre[idx[k]] = e;
+	}
+	free(idx);
+	return pre;
+}
+
 int pass_plan(struct pass *p, struct db *db)
 {
 	fs_root_forget(&p->root);
@@ -328,6 +422,7 @@ int pass_plan(struct pass *p, struct db *db)
 		if (p->interrupted && !p->dry_run)
 			sweep_temps(p);
 	}
+	struct prestat *pre = prestat(p);
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
 		struct inv_entry *inv = hmap_get(&p->inv, res->id);
@@ -342,8 +437,11 @@ int pass_plan(struct pass *p, struct db *db)
 			if (!dep_changed)
 				continue;
 		}
+		p->pre = pre && pre[i].path ? &pre[i] : NULL;
 		plan_one(p, res);
+		p->pre = NULL;
 	}
+	free(pre);
 	/* prune: what the inventory holds that Git no longer declares */
 	size_t first_prune = p->nchanges;
 	int nprune = 0;

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "lib/arena.h"
 #include "lib/buf.h"
@@ -231,6 +232,12 @@ struct revision {
 struct age_keys;
 struct vars;
 
+struct prestat {
+	const char *path;	/* the resource's path, compared by pointer */
+	int r;			/* fs_lstat's: 0 there, 1 missing, -1 not known */
+	struct stat st;
+};
+
 struct pass {
 	struct arena arena;
 	struct arena yaml_arena;	/* parsed documents, until validation is done */
@@ -257,6 +264,9 @@ struct pass {
 	struct hmap users, groups;	/* name -> (uintptr_t id + 1) */
 	int ids_loaded;
 	struct hmap memo;		/* kinds' per-plan memo (arena values); emptied when a plan starts */
+	/* the lstat of the resource being planned, taken ahead by the plan's
+	 * stat workers (core/apply.c); used once, for this very path pointer */
+	const struct prestat *pre;
 
 	struct change *changes;		/* in apply order, prunes last */
 	size_t nchanges, capchanges;

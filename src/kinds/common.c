@@ -155,7 +155,14 @@ static int node_type_of(mode_t m)
 
 int path_observe(struct pass *p, const char *path, struct change *chg, struct stat *st)
 {
-	int r = fs_lstat(&p->root, path, st);
+	int r;
+	if (p->pre && p->pre->path == path && p->pre->r >= 0) {
+		r = p->pre->r;
+		*st = p->pre->st;
+	} else {
+		r = fs_lstat(&p->root, path, st);
+	}
+	p->pre = NULL;
 	if (r < 0)
 		return -1;
 	chg->exists = r == 0;

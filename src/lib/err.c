@@ -8,7 +8,8 @@
 #include "lib/err.h"
 #include "lib/redact.h"
 
-static char err_buf[4096];
+/* per thread: the plan's stat workers may fail at the same time */
+static _Thread_local char err_buf[4096];
 
 __attribute__((format(printf, 1, 0)))
 static void err_vset(const char *fmt, va_list ap)

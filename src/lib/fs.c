@@ -296,6 +296,21 @@ int fs_root_open(struct fsroot *out, const char *dir)
 	return 0;
 }
 
+void fs_root_view(const struct fsroot *r, struct fsroot *view)
+{
+	view->fd = r->fd;
+	view->path = r->path;
+	view->dc = xcalloc(1, sizeof(*view->dc));
+	view->dc->fd = -1;
+}
+
+void fs_root_view_close(struct fsroot *view)
+{
+	fs_root_forget(view);
+	free(view->dc);
+	view->dc = NULL;
+}
+
 void fs_root_forget(const struct fsroot *r)
 {
 	if (!r || !r->dc)

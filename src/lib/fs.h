@@ -29,6 +29,10 @@ struct fsroot {
 
 int fs_root_open(struct fsroot *out, const char *dir);
 void fs_root_close(struct fsroot *r);
+/* A view of r for another thread: the same root fd (borrowed), its own
+ * directory cache. Only fs_lstat is meant to be used through it. */
+void fs_root_view(const struct fsroot *r, struct fsroot *view);
+void fs_root_view_close(struct fsroot *view);
 
 /*
  * 1 when paths are resolved with openat2, 0 when with the component-wise
