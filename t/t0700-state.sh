@@ -102,6 +102,43 @@ test_expect_success 'G06: a git cache with a garbage config and HEAD is moved as
 	test_cmp_text f2 "$ROOT/srv/f2.conf"
 '
 
+test_expect_success 'the index snapshot taken before a write is never used after it' '
+	expect_exit 0 dl_plan repo &&
+	test -s "$STATE/driftless.db.index" &&
+	cp "$STATE/driftless.db.index" "$SCRATCH/index.before" &&
+	write_file repo/extra.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: extra}
+	spec: {path: /srv/extra.conf, content: "extra\n"}
+	Y
+	repo_commit repo "add extra" &&
+	expect_exit 0 dl_apply repo &&
+	test -f "$ROOT/srv/extra.conf" &&
+	cp "$SCRATCH/index.before" "$STATE/driftless.db.index" &&
+	git -C repo rm -q extra.yaml && repo_commit repo "drop extra" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains stdout "File/extra deleted" &&
+	! test -e "$ROOT/srv/extra.conf"
+'
+
+test_expect_success 'a torn or damaged index snapshot is read past, from SQLite' '
+	rm -f "$STATE/driftless.db.index" &&
+	expect_exit 0 dl_plan repo &&
+	mv stdout "$SCRATCH/plan.ref" &&
+	cp "$STATE/driftless.db.index" "$SCRATCH/index.ref" &&
+	size=$(stat -c %s "$STATE/driftless.db.index") &&
+	truncate -s $((size / 2)) "$STATE/driftless.db.index" &&
+	expect_exit 0 dl_plan repo &&
+	test_cmp "$SCRATCH/plan.ref" stdout &&
+	cmp "$SCRATCH/index.ref" "$STATE/driftless.db.index" &&
+	printf "\001" | dd of="$STATE/driftless.db.index" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null &&
+	! cmp -s "$SCRATCH/index.ref" "$STATE/driftless.db.index" &&
+	expect_exit 0 dl_plan repo &&
+	test_cmp "$SCRATCH/plan.ref" stdout &&
+	cmp "$SCRATCH/index.ref" "$STATE/driftless.db.index"
+'
+
 test_expect_success 'G06: stale lock files left in the git cache by a killed fetch are cleared' '
 	cache=$(ls -d "$STATE"/git/*.git | head -n1) &&
 	ref=$(cd "$cache" && find refs -type f | head -n1) &&

@@ -411,7 +411,7 @@ int pass_plan(struct pass *p, struct db *db)
 	fs_root_forget(&p->root);
 	pass_memo_reset(p);
 	if (db) {
-		if (db_inv_load(db, &p->arena, &p->inv) < 0 || db_stat_load(db, &p->arena, &p->stats) < 0)
+		if (db_index_load(db, &p->arena, &p->inv, &p->stats) < 0)
 			return -1;
 		p->interrupted = db_meta_get(db, "in_progress", &p->arena);
 		/* after a rebuilt database the inventory knows nothing: take what

@@ -7,7 +7,7 @@
 
 /*
  * Record the message of the current failure and return -1. The message is
- * kept in a per-process buffer until the next err_set*() or err_clear().
+ * kept in a per-thread buffer until the next err_set*() or err_clear().
  * err_set_errno() appends ": strerror(errno)" and keeps errno for callers.
  */
 int err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

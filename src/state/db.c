@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 #include "lib/err.h"
 #include "state/db.h"
 
@@ -16,6 +17,7 @@ struct db {
 	sqlite3 *h;
 	char *path;
 	int checked;	/* passed quick_check, or unchanged since it last did */
+	int bumped;	/* this transaction changed the index generation already */
 };
 
 /* Append-only: each entry moves the schema one version forward. */
@@ -310,9 +312,23 @@ void db_close(struct db *db)
 	free(db);
 }
 
-int db_begin(struct db *db) { return db_exec(db, "BEGIN IMMEDIATE"); }
-int db_commit(struct db *db) { return db_exec(db, "COMMIT"); }
-void db_rollback(struct db *db) { db_exec(db, "ROLLBACK"); }
+int db_begin(struct db *db)
+{
+	db->bumped = 0;
+	return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *db)
+{
+	db->bumped = 0;
+	return db_exec(db, "COMMIT");
+}
+
+void db_rollback(struct db *db)
+{
+	db->bumped = 0;
+	db_exec(db, "ROLLBACK");
+}
 
 static sqlite3_stmt *prep(struct db *db, const char *sql)
 {
@@ -379,6 +395,270 @@ int db_meta_set(struct db *db, const char *key, const char *val)
 	return step_done(db, st, "writing a status value");
 }
 
+/* ---- the index snapshot ----
+ *
+ * A no-op pass reads the whole inventory and stat cache; from SQLite that
+ * is a row at a time, as much work as the pass's own stats. So a copy of
+ * both is kept beside the database in one flat file, like git's index, and
+ * trusted only while it carries the database's current index generation:
+ * every write to either table first stores a new random generation (once per
+ * transaction, in it), so a copy taken before any later write, or a torn
+ * one, never matches and the rows are read from SQLite again.
+ */
+#define SNAP_MAGIC "DLINDEX1"
+#define GEN_LEN 32
+
+static int index_bump(struct db *db)
+{
+	int in_txn = !sqlite3_get_autocommit(db->h);
+	if (in_txn && db->bumped)
+		return 0;
+	unsigned char rnd[GEN_LEN / 2];
+	char gen[GEN_LEN + 1];
+	randombytes_buf(rnd, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(gen + 2 * i, 3, "%02x", rnd[i]);
+	if (db_meta_set(db, "index_gen", gen) < 0)
+		return -1;
+	db->bumped = in_txn;
+	return 0;
+}
+
+static uint64_t snap_sum(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static void snap_u32(struct buf *b, uint32_t v) { buf_add(b, &v, 4); }
+static void snap_u64(struct buf *b, uint64_t v) { buf_add(b, &v, 8); }
+
+static void snap_str(struct buf *b, const char *s)
+{
+	if (!s) {
+		snap_u32(b, UINT32_MAX);
+		return;
+	}
+	size_t n = strlen(s);
+	snap_u32(b, (uint32_t)n);
+	buf_add(b, s, n + 1);
+}
+
+static void snap_store(const char *file, const char *gen, const struct hmap *inv,
+		       const struct hmap *stats)
+{
+	struct buf b = BUF_INIT;
+	size_t it = 0;
+	void *v;
+	buf_add(&b, SNAP_MAGIC, 8);
+	buf_add(&b, gen, GEN_LEN);
+	snap_u32(&b, (uint32_t)inv->n);
+	snap_u32(&b, (uint32_t)stats->n);
+	snap_u64(&b, 0);	/* the sum of what follows */
+	size_t body = b.len;
+	while (hmap_next(inv, &it, NULL, &v)) {
+		const struct inv_entry *e = v;
+		snap_str(&b, e->id);
+		snap_str(&b, e->kind);
+		snap_str(&b, e->path);
+		snap_str(&b, e->digest);
+		snap_str(&b, e->content);
+		snap_u32(&b, (uint32_t)e->type);
+		snap_u32(&b, (uint32_t)e->created);
+		snap_u32(&b, (uint32_t)e->prune);
+		snap_u32(&b, (uint32_t)e->order);
+	}
+	it = 0;
+	while (hmap_next(stats, &it, NULL, &v)) {
+		const struct stat_entry *e = v;
+		snap_str(&b, e->path);
+		snap_str(&b, e->oid);
+		snap_u64(&b, e->dev);
+		snap_u64(&b, e->ino);
+		snap_u64(&b, e->size);
+		snap_u64(&b, (uint64_t)e->mtime_ns);
+		snap_u64(&b, (uint64_t)e->ctime_ns);
+	}
+	uint64_t sum = snap_sum(b.ptr + body, b.len - body);
+	memcpy(b.ptr + body - 8, &sum, 8);
+	/* written in place: a torn or interleaved copy fails its sum and only
+	 * costs a read from SQLite, so neither fsync nor rename is needed */
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		size_t off = 0;
+		while (off < b.len) {
+			ssize_t w = write(fd, b.ptr + off, b.len - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+		close(fd);
+	}
+	buf_release(&b);
+}
+
+struct snap_reader {
+	const char *p, *end;
+	int bad;
+};
+
+static uint32_t snap_get32(struct snap_reader *r)
+{
+	uint32_t v = 0;
+	if (r->end - r->p < 4) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, r->p, 4);
+	r->p += 4;
+	return v;
+}
+
+static uint64_t snap_get64(struct snap_reader *r)
+{
+	uint64_t v = 0;
+	if (r->end - r->p < 8) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, r->p, 8);
+	r->p += 8;
+	return v;
+}
+
+static const char *snap_getstr(struct snap_reader *r)
+{
+	uint32_t n = snap_get32(r);
+	if (r->bad || n == UINT32_MAX)
+		return NULL;
+	if ((size_t)(r->end - r->p) <= n || r->p[n] != '\0') {
+		r->bad = 1;
+		return NULL;
+	}
+	const char *s = r->p;
+	r->p += (size_t)n + 1;
+	return s;
+}
+
+/* 0 loaded, 1 no usable copy (the maps are then left as they were) */
+static int snap_load(const char *file, const char *gen, struct arena *a, struct hmap *inv,
+		     struct hmap *stats)
+{
+	int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return 1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 8 + GEN_LEN + 16 ||
+	    st.st_size > (1 << 30)) {
+		close(fd);
+		return 1;
+	}
+	size_t size = (size_t)st.st_size, off = 0;
+	char *data = arena_alloc_raw(a, size);
+	while (off < size) {
+		ssize_t n = read(fd, data + off, size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	if (off != size || memcmp(data, SNAP_MAGIC, 8) || memcmp(data + 8, gen, GEN_LEN))
+		return 1;
+	struct snap_reader r = { data + 8 + GEN_LEN, data + size, 0 };
+	uint32_t ninv = snap_get32(&r), nstat = snap_get32(&r);
+	uint64_t sum = snap_get64(&r);
+	if (r.bad || snap_sum(r.p, (size_t)(r.end - r.p)) != sum ||
+	    ninv > size / 24 || nstat > size / 50)
+		return 1;
+	/* parsed into arrays first: nothing reaches the maps from a bad copy */
+	struct inv_entry *ie = arena_alloc(a, ((size_t)ninv + 1) * sizeof(*ie));
+	struct stat_entry *se = arena_alloc_raw(a, ((size_t)nstat + 1) * sizeof(*se));
+	for (uint32_t i = 0; i < ninv && !r.bad; i++) {
+		struct inv_entry *e = &ie[i];
+		e->id = snap_getstr(&r);
+		e->kind = snap_getstr(&r);
+		e->path = snap_getstr(&r);
+		e->digest = snap_getstr(&r);
+		e->content = snap_getstr(&r);
+		e->type = (int)snap_get32(&r);
+		e->created = (int)snap_get32(&r);
+		e->prune = (int)snap_get32(&r);
+		e->order = (int)snap_get32(&r);
+		if (!e->id)
+			r.bad = 1;
+	}
+	for (uint32_t i = 0; i < nstat && !r.bad; i++) {
+		struct stat_entry *e = &se[i];
+		const char *oid;
+		e->path = snap_getstr(&r);
+		oid = snap_getstr(&r);
+		e->dev = snap_get64(&r);
+		e->ino = snap_get64(&r);
+		e->size = snap_get64(&r);
+		e->mtime_ns = (int64_t)snap_get64(&r);
+		e->ctime_ns = (int64_t)snap_get64(&r);
+		e->dirty = 0;
+		if (!e->path || !oid || strlen(oid) >= sizeof(e->oid))
+			r.bad = 1;
+		else
+			memcpy(e->oid, oid, strlen(oid) + 1);
+	}
+	if (r.bad || r.p != r.end)
+		return 1;
+	hmap_reserve(inv, inv->n + ninv);
+	hmap_reserve(stats, stats->n + nstat);
+	for (uint32_t i = 0; i < ninv; i++)
+		hmap_put(inv, ie[i].id, &ie[i]);
+	for (uint32_t i = 0; i < nstat; i++)
+		hmap_put(stats, se[i].path, &se[i]);
+	return 0;
+}
+
+int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats)
+{
+	char *file = xasprintf("%s.index", db->path);
+	char *gen = db_meta_get(db, "index_gen", a);
+	int ret = -1;
+	if (gen && strlen(gen) == GEN_LEN && snap_load(file, gen, a, inv, stats) == 0) {
+		free(file);
+		return 0;
+	}
+	/* a database from before snapshots has no generation yet */
+	if (!gen && index_bump(db) < 0)
+		err_clear();
+	/* from SQLite, in one read transaction: the rows and the generation
+	 * stored with them are of the same moment */
+	if (db_exec(db, "BEGIN") < 0)
+		goto out;
+	gen = db_meta_get(db, "index_gen", a);
+	if (db_inv_load(db, a, inv) < 0 || db_stat_load(db, a, stats) < 0) {
+		db_exec(db, "ROLLBACK");
+		goto out;
+	}
+	if (db_exec(db, "COMMIT") < 0)
+		goto out;
+	if (gen && strlen(gen) == GEN_LEN)
+		snap_store(file, gen, inv, stats);
+	else
+		unlink(file);
+	ret = 0;
+out:
+	free(file);
+	return ret;
+}
+
 int db_inv_load(struct db *db, struct arena *a, struct hmap *out)
 {
 	return db_inv_load_kind(db, NULL, a, out);
@@ -414,6 +694,8 @@ int db_inv_load_kind(struct db *db, const char *kind, struct arena *a, struct hm
 
 int db_inv_put(struct db *db, const struct inv_entry *e)
 {
+	if (index_bump(db) < 0)
+		return -1;
 	sqlite3_stmt *st = prep(db, "INSERT OR REPLACE INTO inventory(id, kind, path, type, created,"
 				" prune, digest, content, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (!st)
@@ -432,6 +714,8 @@ int db_inv_put(struct db *db, const struct inv_entry *e)
 
 int db_inv_del(struct db *db, const char *id)
 {
+	if (index_bump(db) < 0)
+		return -1;
 	sqlite3_stmt *st = prep(db, "DELETE FROM inventory WHERE id = ?");
 	if (!st)
 		return -1;
@@ -463,6 +747,8 @@ int db_stat_load(struct db *db, struct arena *a, struct hmap *out)
 
 int db_stat_put(struct db *db, const struct stat_entry *e)
 {
+	if (index_bump(db) < 0)
+		return -1;
 	sqlite3_stmt *st = prep(db, "INSERT OR REPLACE INTO statcache(path, dev, ino, size, mtime_ns,"
 				" ctime_ns, oid) VALUES (?, ?, ?, ?, ?, ?, ?)");
 	if (!st)
@@ -479,6 +765,8 @@ int db_stat_put(struct db *db, const struct stat_entry *e)
 
 int db_stat_del(struct db *db, const char *path)
 {
+	if (index_bump(db) < 0)
+		return -1;
 	sqlite3_stmt *st = prep(db, "DELETE FROM statcache WHERE path = ?");
 	if (!st)
 		return -1;

@@ -35,6 +35,10 @@ int db_inv_del(struct db *db, const char *id);
 
 /* Stat cache rows (path -> struct stat_entry allocated in a). */
 int db_stat_load(struct db *db, struct arena *a, struct hmap *out);
+/* The inventory and the stat cache together, from the index snapshot beside
+ * the database when it is current, else from SQLite (and the snapshot is
+ * written again). */
+int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats);
 int db_stat_put(struct db *db, const struct stat_entry *e);
 int db_stat_del(struct db *db, const char *path);
 
