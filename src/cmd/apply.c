@@ -151,6 +151,14 @@ int run_prepare(struct run *r, int need_db)
 		free(rebuilt);
 	}
 	p->db = r->db;
+	if (fs_root_open(&p->root, o->root) < 0) {
+		fprintf(stderr, "error: %s\n", err_msg());
+		return EXIT_ERR;
+	}
+	/* the paths the last pass left are stat'ed while Git is fetched and the
+	 * desired state loaded; on any trouble pass_plan loads them itself */
+	if (need_db && r->db && !r->import_dir && pass_preload(p, r->db) < 0)
+		err_clear();
 	/* a local path is a URL too; make it absolute so the cache key is stable */
 	const char *url = o->cfg.url;
 	char *abs = NULL;
@@ -229,10 +237,6 @@ int run_prepare(struct run *r, int need_db)
 		if (rw > 0)
 			fprintf(stderr, "warning: %.12s does not descend from the applied revision; accepted"
 				" because of 'source.allowRewind'\n", p->rev.oid);
-	}
-	if (fs_root_open(&p->root, o->root) < 0) {
-		fprintf(stderr, "error: %s\n", err_msg());
-		return EXIT_ERR;
 	}
 	/* host variables; validate has no host and checks only their syntax */
 	if (need_db)

@@ -406,13 +406,79 @@ static struct prestat *prestat(struct pass *p)
 	return pre;
 }
 
+struct preload {
+	struct prestat_job job;
+	pthread_t tids[8];
+	size_t nthreads;
+	int done;
+};
+
+int pass_preload(struct pass *p, struct db *db)
+{
+	if (p->preload || p->index_loaded)
+		return 0;
+	struct inv_entry **list = NULL;
+	if (db_index_load(db, &p->arena, &p->inv, &p->stats, &list) < 0)
+		return -1;
+	p->index_loaded = 1;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nthreads = cpus > 1 ? (size_t)(cpus < 9 ? cpus : 9) - 1 : 0;
+	if (!nthreads || p->inv.n < PRESTAT_MIN || p->root.fd < 0) {
+		free(list);
+		return 0;
+	}
+	struct preload *pl = xcalloc(1, sizeof(*pl));
+	struct prestat *pre = arena_alloc(&p->arena, p->inv.n * sizeof(*pre));
+	size_t n = 0;
+	for (size_t i = 0; i < p->inv.n; i++) {
+		struct inv_entry *e = list[i];
+		if (!e->path || !e->kind ||
+		    (strcmp(e->kind, "File") && strcmp(e->kind, "Directory") && strcmp(e->kind, "Symlink")))
+			continue;
+		pre[n].path = e->path;
+		pre[n].r = -1;
+		e->pre = &pre[n++];
+	}
+	free(list);
+	pl->job.root = &p->root;
+	pl->job.pre = pre;
+	pl->job.n = n;
+	atomic_init(&pl->job.next, 0);
+	fs_has_openat2();
+	for (; pl->nthreads < nthreads; pl->nthreads++)
+		if (pthread_create(&pl->tids[pl->nthreads], NULL, prestat_thread, &pl->job))
+			break;
+	p->preload = pl;
+	return 0;
+}
+
+/* this thread takes what is left, then waits for the workers */
+static void preload_finish(struct pass *p)
+{
+	struct preload *pl = p->preload;
+	if (!pl || pl->done)
+		return;
+	prestat_run(&pl->job);
+	for (size_t t = 0; t < pl->nthreads; t++)
+		pthread_join(pl->tids[t], NULL);
+	pl->done = 1;
+}
+
+void pass_preload_release(struct pass *p)
+{
+	preload_finish(p);
+	free(p->preload);
+	p->preload = NULL;
+}
+
 int pass_plan(struct pass *p, struct db *db)
 {
 	fs_root_forget(&p->root);
 	pass_memo_reset(p);
 	if (db) {
-		if (db_index_load(db, &p->arena, &p->inv, &p->stats) < 0)
+		if (!p->index_loaded && db_index_load(db, &p->arena, &p->inv, &p->stats, NULL) < 0)
 			return -1;
+		p->index_loaded = 0;	/* a later plan on this pass loads again */
 		p->interrupted = db_meta_get(db, "in_progress", &p->arena);
 		/* after a rebuilt database the inventory knows nothing: take what
 		 * is there over (backed up), never prune, until a clean pass */
@@ -422,7 +488,8 @@ int pass_plan(struct pass *p, struct db *db)
 		if (p->interrupted && !p->dry_run)
 			sweep_temps(p);
 	}
-	struct prestat *pre = prestat(p);
+	preload_finish(p);
+	struct prestat *pre = p->preload ? NULL : prestat(p);
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
 		struct inv_entry *inv = hmap_get(&p->inv, res->id);
@@ -437,7 +504,7 @@ int pass_plan(struct pass *p, struct db *db)
 			if (!dep_changed)
 				continue;
 		}
-		p->pre = pre && pre[i].path ? &pre[i] : NULL;
+		p->pre = pre && pre[i].path ? &pre[i] : inv && p->preload ? inv->pre : NULL;
 		plan_one(p, res);
 		p->pre = NULL;
 	}

@@ -164,6 +164,7 @@ struct inv_entry {
 	const char *content;	/* blob id last written, for regular files */
 	int order;
 	int seen;		/* scratch: still declared this pass */
+	const struct prestat *pre;	/* its path's lstat taken ahead (pass_preload) */
 };
 
 /* stat cache entry: git-index-like identity of a file and its blob id */
@@ -233,7 +234,7 @@ struct age_keys;
 struct vars;
 
 struct prestat {
-	const char *path;	/* the resource's path, compared by pointer */
+	const char *path;	/* the path it is the lstat of */
 	int r;			/* fs_lstat's: 0 there, 1 missing, -1 not known */
 	struct stat st;
 };
@@ -265,8 +266,10 @@ struct pass {
 	int ids_loaded;
 	struct hmap memo;		/* kinds' per-plan memo (arena values); emptied when a plan starts */
 	/* the lstat of the resource being planned, taken ahead by the plan's
-	 * stat workers (core/apply.c); used once, for this very path pointer */
+	 * stat workers (core/apply.c); used once, for the same path */
 	const struct prestat *pre;
+	struct preload *preload;	/* stat workers started by pass_preload */
+	int index_loaded;		/* inv and stats are loaded already (pass_preload) */
 
 	struct change *changes;		/* in apply order, prunes last */
 	size_t nchanges, capchanges;

@@ -49,6 +49,7 @@ void pass_init(struct pass *p)
 
 void pass_release(struct pass *p)
 {
+	pass_preload_release(p);
 	for (size_t i = 0; i < p->nchanges; i++) {
 		buf_release(&p->changes[i].what);
 		buf_release(&p->changes[i].diff);

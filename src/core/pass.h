@@ -65,6 +65,14 @@ void manifest_emit(const struct pass *p, struct buf *out);
 int graph_build(struct pass *p);	/* deps, implicit parents, cycles, order */
 int pass_validate(struct pass *p);	/* kind checks, policy, conflicts */
 int pass_plan(struct pass *p, struct db *db);		/* observe + prune plan */
+/*
+ * Before the revision is known: load the inventory and stat cache from db
+ * and start stat workers on the paths it holds, so that they run while Git
+ * is fetched and the desired state loaded. pass_plan uses what they found;
+ * pass_release waits for them. Optional: without it pass_plan does it all.
+ */
+int pass_preload(struct pass *p, struct db *db);
+void pass_preload_release(struct pass *p);
 int pass_apply(struct pass *p);		/* carry out the plan */
 /* Plan only the given resources of an already planned pass (drift repair):
  * earlier changes are dropped. */

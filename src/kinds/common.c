@@ -156,7 +156,7 @@ static int node_type_of(mode_t m)
 int path_observe(struct pass *p, const char *path, struct change *chg, struct stat *st)
 {
 	int r;
-	if (p->pre && p->pre->path == path && p->pre->r >= 0) {
+	if (p->pre && p->pre->r >= 0 && !strcmp(p->pre->path, path)) {
 		r = p->pre->r;
 		*st = p->pre->st;
 	} else {

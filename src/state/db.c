@@ -452,8 +452,29 @@ static void snap_str(struct buf *b, const char *s)
 	buf_add(b, s, n + 1);
 }
 
+static int cmp_inv_path(const void *a, const void *b)
+{
+	const struct inv_entry *x = *(const struct inv_entry *const *)a;
+	const struct inv_entry *y = *(const struct inv_entry *const *)b;
+	if (!x->path || !y->path)
+		return (x->path != NULL) - (y->path != NULL);
+	return strcmp(x->path, y->path);
+}
+
+/* the inventory's entries in path order: neighbours share a directory */
+static struct inv_entry **inv_sorted(const struct hmap *inv)
+{
+	struct inv_entry **l = xmalloc((inv->n + 1) * sizeof(*l));
+	size_t it = 0, n = 0;
+	void *v;
+	while (hmap_next(inv, &it, NULL, &v))
+		l[n++] = v;
+	qsort(l, n, sizeof(*l), cmp_inv_path);
+	return l;
+}
+
 static void snap_store(const char *file, const char *gen, const struct hmap *inv,
-		       const struct hmap *stats)
+		       struct inv_entry **sorted, const struct hmap *stats)
 {
 	struct buf b = BUF_INIT;
 	size_t it = 0;
@@ -464,8 +485,8 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 	snap_u32(&b, (uint32_t)stats->n);
 	snap_u64(&b, 0);	/* the sum of what follows */
 	size_t body = b.len;
-	while (hmap_next(inv, &it, NULL, &v)) {
-		const struct inv_entry *e = v;
+	for (size_t i = 0; i < inv->n; i++) {
+		const struct inv_entry *e = sorted[i];
 		snap_str(&b, e->id);
 		snap_str(&b, e->kind);
 		snap_str(&b, e->path);
@@ -476,7 +497,6 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 		snap_u32(&b, (uint32_t)e->prune);
 		snap_u32(&b, (uint32_t)e->order);
 	}
-	it = 0;
 	while (hmap_next(stats, &it, NULL, &v)) {
 		const struct stat_entry *e = v;
 		snap_str(&b, e->path);
@@ -552,7 +572,7 @@ static const char *snap_getstr(struct snap_reader *r)
 
 /* 0 loaded, 1 no usable copy (the maps are then left as they were) */
 static int snap_load(const char *file, const char *gen, struct arena *a, struct hmap *inv,
-		     struct hmap *stats)
+		     struct hmap *stats, struct inv_entry ***list)
 {
 	int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
@@ -619,20 +639,29 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 		return 1;
 	hmap_reserve(inv, inv->n + ninv);
 	hmap_reserve(stats, stats->n + nstat);
-	for (uint32_t i = 0; i < ninv; i++)
+	*list = xmalloc(((size_t)ninv + 1) * sizeof(**list));
+	for (uint32_t i = 0; i < ninv; i++) {
 		hmap_put(inv, ie[i].id, &ie[i]);
+		(*list)[i] = &ie[i];
+	}
 	for (uint32_t i = 0; i < nstat; i++)
 		hmap_put(stats, se[i].path, &se[i]);
 	return 0;
 }
 
-int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats)
+int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
+		  struct inv_entry ***list)
 {
 	char *file = xasprintf("%s.index", db->path);
 	char *gen = db_meta_get(db, "index_gen", a);
+	struct inv_entry **sorted = NULL;
 	int ret = -1;
-	if (gen && strlen(gen) == GEN_LEN && snap_load(file, gen, a, inv, stats) == 0) {
+	if (gen && strlen(gen) == GEN_LEN && snap_load(file, gen, a, inv, stats, &sorted) == 0) {
 		free(file);
+		if (list)
+			*list = sorted;
+		else
+			free(sorted);
 		return 0;
 	}
 	/* a database from before snapshots has no generation yet */
@@ -649,10 +678,15 @@ int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap 
 	}
 	if (db_exec(db, "COMMIT") < 0)
 		goto out;
+	sorted = inv_sorted(inv);
 	if (gen && strlen(gen) == GEN_LEN)
-		snap_store(file, gen, inv, stats);
+		snap_store(file, gen, inv, sorted, stats);
 	else
 		unlink(file);
+	if (list)
+		*list = sorted;
+	else
+		free(sorted);
 	ret = 0;
 out:
 	free(file);

@@ -37,8 +37,10 @@ int db_inv_del(struct db *db, const char *id);
 int db_stat_load(struct db *db, struct arena *a, struct hmap *out);
 /* The inventory and the stat cache together, from the index snapshot beside
  * the database when it is current, else from SQLite (and the snapshot is
- * written again). */
-int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats);
+ * written again). With list, also the inventory's entries (inv->n of them)
+ * in path order, in an array the caller frees. */
+int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
+		  struct inv_entry ***list);
 int db_stat_put(struct db *db, const struct stat_entry *e);
 int db_stat_del(struct db *db, const char *path);
 
