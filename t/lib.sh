@@ -627,3 +627,139 @@ make_test_ca() {
 		return 1
 	fi
 }
+
+# ---------------------------------------------------------------------------
+# Builds, memory caps and network sinks
+
+# dl_is_asan: true when $DRIFTLESS is the AddressSanitizer build (tests run
+# fewer rounds there, and cannot use an address-space limit).
+dl_is_asan() {
+	grep -qa __asan_init "$DRIFTLESS" 2>/dev/null
+}
+
+# dl_mem_capped MIB CMD...: run CMD with its memory capped at MIB MiB and
+# its peak resident memory (KiB, of CMD and its reaped children) written to
+# $SCRATCH/.dl/maxrss; returns CMD's exit status (128+N for signal N). The
+# cap is a systemd scope's MemoryMax= when systemd runs, else RLIMIT_AS
+# (not in the ASan build, whose shadow memory needs terabytes of address
+# space). Either way a test can compare the peak with MIB (dl_maxrss_below).
+dl_mem_capped() {
+	local mib=$1 as=1
+	shift
+	dl_is_asan && as=0
+	if [ "$(systemctl is-system-running 2>/dev/null)" = running ] ||
+		[ "$(systemctl is-system-running 2>/dev/null)" = degraded ]; then
+		as=0
+		set -- systemd-run --quiet --scope -p "MemoryMax=${mib}M" -p MemorySwapMax=0 -- "$@"
+	fi
+	"$DL_PYTHON" -c 'import os, resource, sys
+mib, out, use_as, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", sys.argv[4:]
+pid = os.fork()
+if pid == 0:
+    if use_as:
+        resource.setrlimit(resource.RLIMIT_AS, (mib << 20, mib << 20))
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, st, ru = os.wait4(pid, 0)
+with open(out, "w") as f:
+    f.write("%d\n" % ru.ru_maxrss)
+sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st))' \
+		"$mib" "$SCRATCH/.dl/maxrss" "$as" "$@"
+}
+
+# dl_maxrss_below MIB: the peak resident memory of the last dl_mem_capped
+# run was below MIB MiB.
+dl_maxrss_below() {
+	local kib
+	kib=$(cat "$SCRATCH/.dl/maxrss" 2>/dev/null) || { echo "error: no dl_mem_capped run"; return 1; }
+	echo "peak resident memory: $((kib / 1024)) MiB (bound: $1 MiB)"
+	if [ "$kib" -ge $(($1 * 1024)) ]; then
+		echo "error: peak resident memory $((kib / 1024)) MiB is over $1 MiB"
+		return 1
+	fi
+}
+
+# start_tcp_sink: a TCP listener on 127.0.0.1 that accepts connections,
+# closes them and counts them; sets TCP_SINK_PORT and TCP_SINK_LOG (one line
+# per connection). For URLs that must never be contacted.
+start_tcp_sink() {
+	local dir pid n=0
+	dir=$(mktemp -d "$SCRATCH/.dl/sink.XXXXXX") || return 1
+	: >"$dir/conns"
+	"$DL_PYTHON" -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(sys.argv[1] + ".tmp", "w").write("%d\n" % s.getsockname()[1])
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    c, a = s.accept()
+    with open(sys.argv[2], "a") as f:
+        f.write("connection from %s:%d\n" % a)
+    c.close()' "$dir/port" "$dir/conns" >"$dir/log" 2>&1 &
+	pid=$!
+	register_pid "$pid"
+	while ! [ -s "$dir/port" ] && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	[ -s "$dir/port" ] || { echo "error: tcp sink did not start"; cat "$dir/log"; return 1; }
+	TCP_SINK_PORT=$(cat "$dir/port")
+	TCP_SINK_LOG=$dir/conns
+	export TCP_SINK_PORT TCP_SINK_LOG
+}
+
+# start_slow_proxy PORT RATE: a TCP proxy on 127.0.0.1 to 127.0.0.1:PORT that
+# passes the server's bytes on at about RATE bytes a second (a slow git
+# server in front of start_git_daemon's); sets SLOW_PROXY_PORT.
+start_slow_proxy() {
+	local dir pid n=0
+	dir=$(mktemp -d "$SCRATCH/.dl/proxy.XXXXXX") || return 1
+	"$DL_PYTHON" -c 'import os, socket, sys, threading, time
+target, rate, portfile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def pipe(src, dst, slow):
+    try:
+        while True:
+            b = src.recv(4096 if slow else 65536)
+            if not b:
+                break
+            dst.sendall(b)
+            if slow:
+                time.sleep(len(b) / rate)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(portfile + ".tmp", "w").write("%d\n" % s.getsockname()[1])
+os.rename(portfile + ".tmp", portfile)
+while True:
+    c, _ = s.accept()
+    try:
+        u = socket.create_connection(("127.0.0.1", target))
+    except OSError:
+        c.close()
+        continue
+    threading.Thread(target=pipe, args=(c, u, False), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c, True), daemon=True).start()' \
+		"$1" "$2" "$dir/port" >"$dir/log" 2>&1 &
+	pid=$!
+	register_pid "$pid"
+	while ! [ -s "$dir/port" ] && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	[ -s "$dir/port" ] || { echo "error: proxy did not start"; cat "$dir/log"; return 1; }
+	SLOW_PROXY_PORT=$(cat "$dir/port")
+	export SLOW_PROXY_PORT
+}

@@ -52,7 +52,8 @@ struct flap {
 struct agent {
 	struct opts o;
 	struct config *cfg;		/* in force (o.cfg, or a reloaded one) */
-	struct config *old_cfg;		/* still used by cur until it is replaced */
+	struct config *cur_cfg;		/* the one cur was built with: after a reload whose
+					 * pass failed, not cfg (cur's policy points into it) */
 	struct loop loop;
 	struct db *db;
 	struct pass *cur;		/* the applied revision, kept for drift repair */
@@ -186,6 +187,24 @@ static void poison_leave(struct agent *a, const char *oid)
 	meta_set(a, key, NULL);
 }
 
+/* Free a config that came from a reload once neither the agent (cfg) nor
+ * the applied pass (cur_cfg) uses it. */
+static void cfg_drop(struct agent *a, struct config *c)
+{
+	if (!c || c == &a->o.cfg || c == a->cfg || c == a->cur_cfg)
+		return;
+	config_release(c);
+	free(c);
+}
+
+/* cur was just built with cfg: the config it used before may go. */
+static void cfg_adopt(struct agent *a)
+{
+	struct config *prev = a->cur_cfg;
+	a->cur_cfg = a->cfg;
+	cfg_drop(a, prev);
+}
+
 /*
  * A whole pass on revision oid: load and validate it, plan (only what
  * changed in Git when incremental), apply, record. On success it becomes
@@ -283,17 +302,13 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	 * read again only when a drift repair needs a file's content */
 	pass_free(a->cur);
 	a->cur = p;
+	cfg_adopt(a);
 	service_supervise(a->sup, a->cur);	/* services: look after those of this revision */
 	gitsrc_free(p->git);
 	p->git = NULL;
 	p = NULL;
 	hmap_release(&a->dirty);
 	hmap_init(&a->dirty);
-	if (a->old_cfg) {
-		config_release(a->old_cfg);
-		free(a->old_cfg);
-		a->old_cfg = NULL;
-	}
 	watch_cur(a);
 	ret = 0;
 out:
@@ -883,14 +898,11 @@ static void reload(struct agent *a)
 	if (!c->url || strcmp(c->url, a->cfg->url))
 		alog("agent: the source URL cannot change on reload; restart the agent");
 	c->url = a->cfg->url;
-	if (a->old_cfg) {
-		/* cur still uses the config before the last one only if a reload
-		 * pass failed; it is replaced below in any case */
-		config_release(a->old_cfg);
-		free(a->old_cfg);
-	}
-	a->old_cfg = a->cfg == &a->o.cfg ? NULL : a->cfg;
+	/* the config in force until now stays while cur uses it: a pass that
+	 * fails below (or failed after an earlier reload) keeps cur */
+	struct config *prev = a->cfg;
 	a->cfg = c;
+	cfg_drop(a, prev);
 	alog("agent: configuration reloaded");
 	if (a->cur) {
 		char oid[41], ref[256];
@@ -1104,14 +1116,11 @@ out:
 	hmap_release(&a.flaps);
 	hmap_release(&a.dirty);
 	buf_release(&a.fetch_out);
-	if (a.cfg && a.cfg != &a.o.cfg) {
-		config_release(a.cfg);
-		free(a.cfg);
-	}
-	if (a.old_cfg) {
-		config_release(a.old_cfg);
-		free(a.old_cfg);
-	}
+	struct config *cfg = a.cfg, *cur_cfg = a.cur_cfg;
+	a.cfg = a.cur_cfg = NULL;
+	cfg_drop(&a, cfg);
+	if (cur_cfg != cfg)
+		cfg_drop(&a, cur_cfg);
 	db_close(a.db);
 	free(a.cache_dir);
 	free(a.url_buf);
