@@ -113,6 +113,7 @@ int run_prepare(struct run *r, int need_db)
 	struct source_opts so = { 0 };
 	int fetched;
 
+	gitsrc_warmup();
 	if (!r->readonly && opts_config(o) < 0)
 		return EXIT_ERR;
 	if (!o->cfg.url) {

@@ -406,68 +406,135 @@ static struct prestat *prestat(struct pass *p)
 	return pre;
 }
 
+/*
+ * The preload: one thread reads the index snapshot (the inventory and stat
+ * cache the last pass left) and then stats the inventory's paths, while
+ * this thread fetches Git and loads the desired state; the plan then waits
+ * for it, helps with the stats that are left, and takes the maps over.
+ * Without a usable snapshot the plan reads SQLite itself, as without a
+ * preload.
+ */
 struct preload {
 	struct prestat_job job;
-	pthread_t tids[8];
-	size_t nthreads;
+	pthread_t tids[9];	/* [0] loads, then stats; the others only stat */
+	size_t nthreads, want;
+	char *file, *gen;	/* the snapshot and the generation it must carry */
+	struct arena arena;	/* the loader's, kept until the pass ends */
+	struct hmap inv, stats;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int ready;		/* 1 loaded and the stat list is up, -1 no snapshot */
 	int done;
 };
 
-int pass_preload(struct pass *p, struct db *db)
+static void *preload_thread(void *arg)
 {
-	if (p->preload || p->index_loaded)
-		return 0;
+	struct preload *pl = arg;
 	struct inv_entry **list = NULL;
-	if (db_index_load(db, &p->arena, &p->inv, &p->stats, &list) < 0)
-		return -1;
-	p->index_loaded = 1;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nthreads = cpus > 1 ? (size_t)(cpus < 9 ? cpus : 9) - 1 : 0;
-	if (!nthreads || p->inv.n < PRESTAT_MIN || p->root.fd < 0) {
-		free(list);
-		return 0;
-	}
-	struct preload *pl = xcalloc(1, sizeof(*pl));
-	struct prestat *pre = arena_alloc(&p->arena, p->inv.n * sizeof(*pre));
-	size_t n = 0;
-	for (size_t i = 0; i < p->inv.n; i++) {
-		struct inv_entry *e = list[i];
-		if (!e->path || !e->kind ||
-		    (strcmp(e->kind, "File") && strcmp(e->kind, "Directory") && strcmp(e->kind, "Symlink")))
-			continue;
-		pre[n].path = e->path;
-		pre[n].r = -1;
-		e->pre = &pre[n++];
+	int ok = db_index_snapshot(pl->file, pl->gen, &pl->arena, &pl->inv, &pl->stats, &list) == 0;
+	if (ok) {
+		struct prestat *pre = arena_alloc(&pl->arena, (pl->inv.n + 1) * sizeof(*pre));
+		size_t n = 0;
+		for (size_t i = 0; i < pl->inv.n; i++) {
+			struct inv_entry *e = list[i];
+			if (!e->path || !e->kind || (strcmp(e->kind, "File") &&
+			    strcmp(e->kind, "Directory") && strcmp(e->kind, "Symlink")))
+				continue;
+			pre[n].path = e->path;
+			pre[n].r = -1;
+			e->pre = &pre[n++];
+		}
+		pl->job.pre = pre;
+		pl->job.n = n;
 	}
 	free(list);
-	pl->job.root = &p->root;
-	pl->job.pre = pre;
-	pl->job.n = n;
-	atomic_init(&pl->job.next, 0);
-	fs_has_openat2();
-	for (; pl->nthreads < nthreads; pl->nthreads++)
+	pthread_mutex_lock(&pl->mu);
+	for (pl->nthreads = 1; ok && pl->nthreads < pl->want; pl->nthreads++)
 		if (pthread_create(&pl->tids[pl->nthreads], NULL, prestat_thread, &pl->job))
 			break;
+	pl->ready = ok ? 1 : -1;
+	pthread_cond_signal(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+	if (ok)
+		prestat_run(&pl->job);
+	return NULL;
+}
+
+int pass_preload(struct pass *p, struct db *db)
+{
+	if (p->preload || p->index_loaded || p->inv.n || p->stats.n || p->root.fd < 0)
+		return 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct preload *pl = xcalloc(1, sizeof(*pl));
+	arena_init(&pl->arena);
+	hmap_init(&pl->inv);
+	hmap_init(&pl->stats);
+	db_index_prepare(db, &pl->arena, &pl->file, &pl->gen);
+	if (!pl->gen) {
+		arena_release(&pl->arena);
+		free(pl);
+		return 0;
+	}
+	pl->want = cpus > 1 ? (size_t)(cpus < 9 ? cpus : 9) - 1 : 1;
+	pl->job.root = &p->root;
+	atomic_init(&pl->job.next, 0);
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_cond_init(&pl->cv, NULL);
+	fs_has_openat2();	/* decided once, before any thread asks */
+	if (pthread_create(&pl->tids[0], NULL, preload_thread, pl)) {
+		pthread_mutex_destroy(&pl->mu);
+		pthread_cond_destroy(&pl->cv);
+		arena_release(&pl->arena);
+		free(pl);
+		return 0;
+	}
 	p->preload = pl;
 	return 0;
 }
 
-/* this thread takes what is left, then waits for the workers */
+/* wait for the loader, take the stats left, join, and take the maps over */
 static void preload_finish(struct pass *p)
 {
 	struct preload *pl = p->preload;
 	if (!pl || pl->done)
 		return;
-	prestat_run(&pl->job);
+	pthread_mutex_lock(&pl->mu);
+	while (!pl->ready)
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	pthread_mutex_unlock(&pl->mu);
+	if (pl->ready > 0)
+		prestat_run(&pl->job);
 	for (size_t t = 0; t < pl->nthreads; t++)
 		pthread_join(pl->tids[t], NULL);
 	pl->done = 1;
+	if (pl->ready > 0) {
+		hmap_release(&p->inv);
+		hmap_release(&p->stats);
+		p->inv = pl->inv;
+		p->stats = pl->stats;
+		hmap_init(&pl->inv);
+		hmap_init(&pl->stats);
+		p->index_loaded = 1;
+	}
+}
+
+static int preloaded(const struct pass *p)
+{
+	return p->preload && p->preload->done && p->preload->ready > 0;
 }
 
 void pass_preload_release(struct pass *p)
 {
+	struct preload *pl = p->preload;
+	if (!pl)
+		return;
 	preload_finish(p);
-	free(p->preload);
+	hmap_release(&pl->inv);
+	hmap_release(&pl->stats);
+	arena_release(&pl->arena);
+	pthread_mutex_destroy(&pl->mu);
+	pthread_cond_destroy(&pl->cv);
+	free(pl);
 	p->preload = NULL;
 }
 
@@ -476,6 +543,7 @@ int pass_plan(struct pass *p, struct db *db)
 	fs_root_forget(&p->root);
 	pass_memo_reset(p);
 	if (db) {
+		preload_finish(p);
 		if (!p->index_loaded && db_index_load(db, &p->arena, &p->inv, &p->stats, NULL) < 0)
 			return -1;
 		p->index_loaded = 0;	/* a later plan on this pass loads again */
@@ -488,8 +556,7 @@ int pass_plan(struct pass *p, struct db *db)
 		if (p->interrupted && !p->dry_run)
 			sweep_temps(p);
 	}
-	preload_finish(p);
-	struct prestat *pre = p->preload ? NULL : prestat(p);
+	struct prestat *pre = preloaded(p) ? NULL : prestat(p);
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
 		struct inv_entry *inv = hmap_get(&p->inv, res->id);
@@ -504,7 +571,7 @@ int pass_plan(struct pass *p, struct db *db)
 			if (!dep_changed)
 				continue;
 		}
-		p->pre = pre && pre[i].path ? &pre[i] : inv && p->preload ? inv->pre : NULL;
+		p->pre = pre && pre[i].path ? &pre[i] : inv && preloaded(p) ? inv->pre : NULL;
 		plan_one(p, res);
 		p->pre = NULL;
 	}

@@ -48,7 +48,11 @@ void *hmap_get(const struct hmap *m, const char *key)
 static void hmap_resize(struct hmap *m, size_t cap)
 {
 	struct hmap old = *m;
-	m->slots = xcalloc(cap, sizeof(*m->slots));
+	/* written, not calloc'd: a fresh calloc'd mapping reads as the shared
+	 * zero page, and the first store into each page then faults again and
+	 * flushes every other thread's TLB */
+	m->slots = xmalloc(cap * sizeof(*m->slots));
+	memset(m->slots, 0, cap * sizeof(*m->slots));
 	m->cap = cap;
 	for (size_t i = 0; i < old.cap; i++) {
 		if (old.slots[i].key)

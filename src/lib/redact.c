@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The one redactor: registered secret values and URL credentials never reach a sink. */
+#include <pthread.h>
 #include <string.h>
 #include <sodium.h>
 #include "lib/err.h"
@@ -17,6 +18,9 @@ struct secret_value {
 
 static struct secret_value *values;
 static size_t nvalues, capvalues;
+/* a pass's worker threads may report an error while another secret is
+ * being registered */
+static pthread_rwlock_t values_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 void redact_wipe(void *p, size_t n)
 {
@@ -74,6 +78,7 @@ void redact_add(const void *data, size_t len)
 		return;
 	/* one tag for the whole secret, whichever piece of it is found */
 	redact_tag(data, len, tag);
+	pthread_rwlock_wrlock(&values_lock);
 	add_one(p, len, tag);
 	const char *s = p, *e = end;
 	while (s < e && is_space(*s))
@@ -100,10 +105,12 @@ void redact_add(const void *data, size_t len)
 			values[j] = values[j - 1];
 			values[j - 1] = t;
 		}
+	pthread_rwlock_unlock(&values_lock);
 }
 
 void redact_clear(void)
 {
+	pthread_rwlock_wrlock(&values_lock);
 	for (size_t i = 0; i < nvalues; i++) {
 		redact_wipe(values[i].p, values[i].len);
 		free(values[i].p);
@@ -111,6 +118,7 @@ void redact_clear(void)
 	free(values);
 	values = NULL;
 	nvalues = capvalues = 0;
+	pthread_rwlock_unlock(&values_lock);
 }
 
 size_t redact_count(void)
@@ -143,6 +151,7 @@ void redact_buf(struct buf *out, const char *s, size_t len)
 {
 	size_t i = 0, run = 0;
 
+	pthread_rwlock_rdlock(&values_lock);
 	while (i < len) {
 		size_t skip = 0;
 		const char *tag = NULL;
@@ -180,6 +189,7 @@ void redact_buf(struct buf *out, const char *s, size_t len)
 		}
 		i++;
 	}
+	pthread_rwlock_unlock(&values_lock);
 	buf_add(out, s + run, len - run);
 }
 

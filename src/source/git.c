@@ -2,6 +2,7 @@
 /* libgit2: a bare object cache per remote, fetched by exact ref, read by object id; no worktree, hooks or filters. */
 #include <dirent.h>
 #include <git2.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,18 +68,15 @@ char *gitsrc_redact_url(const char *url)
 	return s;
 }
 
-static int lib_ready;
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
 static void lib_shutdown(void)
 {
 	git_libgit2_shutdown();
 }
 
-static void lib_init(void)
+static void lib_init_once(void)
 {
-	if (lib_ready)
-		return;
-	lib_ready = 1;
 	git_libgit2_init();
 	atexit(lib_shutdown);
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
@@ -94,6 +92,30 @@ static void lib_init(void)
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_GLOBAL, "");
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
+}
+
+static void lib_init(void)
+{
+	pthread_once(&lib_once, lib_init_once);
+}
+
+static void *warmup_thread(void *arg)
+{
+	(void)arg;
+	lib_init();
+	return NULL;
+}
+
+void gitsrc_warmup(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr))
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, warmup_thread, NULL))
+		lib_init();
+	pthread_attr_destroy(&attr);
 }
 
 const char *gitsrc_version(void)

@@ -31,6 +31,10 @@ struct source_opts {
 
 /* Open (creating if needed) the bare object cache for url under cache_dir. */
 int gitsrc_open(struct gitsrc **out, const char *cache_dir, const char *url);
+/* Start initialising libgit2 (which parses the system's CA bundle) on a
+ * thread of its own, to overlap with other start-up work; the first
+ * gitsrc_* call that needs it waits for it. */
+void gitsrc_warmup(void);
 void gitsrc_free(struct gitsrc *g);
 
 /* 1 when a libgit2 failure since the last call came from damage in the

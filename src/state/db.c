@@ -649,35 +649,53 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 	return 0;
 }
 
+int db_index_prepare(struct db *db, struct arena *a, char **file, char **gen)
+{
+	*file = arena_printf(a, "%s.index", db->path);
+	*gen = db_meta_get(db, "index_gen", a);
+	/* a database from before snapshots has no generation yet */
+	if (!*gen) {
+		if (index_bump(db) < 0)
+			err_clear();
+		*gen = db_meta_get(db, "index_gen", a);
+	}
+	if (*gen && strlen(*gen) != GEN_LEN)
+		*gen = NULL;
+	return 0;
+}
+
+int db_index_snapshot(const char *file, const char *gen, struct arena *a, struct hmap *inv,
+		      struct hmap *stats, struct inv_entry ***list)
+{
+	struct inv_entry **sorted = NULL;
+	if (!gen || snap_load(file, gen, a, inv, stats, &sorted))
+		return 1;
+	if (list)
+		*list = sorted;
+	else
+		free(sorted);
+	return 0;
+}
+
 int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
 		  struct inv_entry ***list)
 {
-	char *file = xasprintf("%s.index", db->path);
-	char *gen = db_meta_get(db, "index_gen", a);
+	char *file, *gen;
 	struct inv_entry **sorted = NULL;
-	int ret = -1;
-	if (gen && strlen(gen) == GEN_LEN && snap_load(file, gen, a, inv, stats, &sorted) == 0) {
-		free(file);
-		if (list)
-			*list = sorted;
-		else
-			free(sorted);
+	db_index_prepare(db, a, &file, &gen);
+	if (db_index_snapshot(file, gen, a, inv, stats, list) == 0)
 		return 0;
-	}
-	/* a database from before snapshots has no generation yet */
-	if (!gen && index_bump(db) < 0)
-		err_clear();
 	/* from SQLite, in one read transaction: the rows and the generation
 	 * stored with them are of the same moment */
 	if (db_exec(db, "BEGIN") < 0)
-		goto out;
+		return -1;
 	gen = db_meta_get(db, "index_gen", a);
 	if (db_inv_load(db, a, inv) < 0 || db_stat_load(db, a, stats) < 0) {
 		db_exec(db, "ROLLBACK");
-		goto out;
+		return -1;
 	}
 	if (db_exec(db, "COMMIT") < 0)
-		goto out;
+		return -1;
 	sorted = inv_sorted(inv);
 	if (gen && strlen(gen) == GEN_LEN)
 		snap_store(file, gen, inv, sorted, stats);
@@ -687,10 +705,7 @@ int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap 
 		*list = sorted;
 	else
 		free(sorted);
-	ret = 0;
-out:
-	free(file);
-	return ret;
+	return 0;
 }
 
 int db_inv_load(struct db *db, struct arena *a, struct hmap *out)

@@ -41,6 +41,13 @@ int db_stat_load(struct db *db, struct arena *a, struct hmap *out);
  * in path order, in an array the caller frees. */
 int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
 		  struct inv_entry ***list);
+/* The same in two steps, so that the second may run on another thread: the
+ * snapshot's file and the generation it must carry (gen NULL: none); then
+ * the snapshot alone, which touches neither db nor any global state:
+ * 0 loaded, 1 no usable snapshot (nothing added to the maps). */
+int db_index_prepare(struct db *db, struct arena *a, char **file, char **gen);
+int db_index_snapshot(const char *file, const char *gen, struct arena *a, struct hmap *inv,
+		      struct hmap *stats, struct inv_entry ***list);
 int db_stat_put(struct db *db, const struct stat_entry *e);
 int db_stat_del(struct db *db, const char *path);
 
