@@ -903,6 +903,10 @@ static void reload(struct agent *a)
 	struct config *prev = a->cfg;
 	a->cfg = c;
 	cfg_drop(a, prev);
+	/* http: rotated webhook secrets and API token take effect now; on an
+	 * error the ones in force stay, so a bad file never locks anyone out */
+	if (http_reload(a->http, c) < 0)
+		alog("agent: webhook secrets and API token not read again: %s", err_msg());
 	alog("agent: configuration reloaded");
 	if (a->cur) {
 		char oid[41], ref[256];

@@ -59,6 +59,11 @@ struct http;
 int http_new(struct http **out, struct loop *l, const struct config *cfg, struct db *db,
 	     const struct http_hooks *hooks);
 void http_free(struct http *h);
+/* SIGHUP: read the API token and the webhook secrets again from the files
+ * cfg names, so rotating them needs no restart; the listener, the webhook
+ * provider and the Host allow-list stay as they started. On error nothing
+ * changes and -1 is returned with err_msg(). */
+int http_reload(struct http *h, const struct config *cfg);
 
 /* A pass of agent_pass() ended. result is "rejected" or "failed" when the
  * pass did not run to the end, or NULL: then pass_result(p). */

@@ -816,6 +816,76 @@ fail:
 	return -1;
 }
 
+/* The API token of cfg (NULL without 'apiTokenFile'); 0, or -1 with err_msg(). */
+static int token_load(const struct http *h, const struct config *cfg, char **token, size_t *len)
+{
+	*token = NULL;
+	*len = 0;
+	if (cfg->api_token_file) {
+		*token = secret_file_read(cfg->api_token_file, "apiTokenFile", len);
+		if (!*token)
+			return -1;
+	}
+	if (!h->loopback && !*token)
+		return err_set("'listen': '%s' is not a loopback address; 'apiTokenFile' cannot go",
+			       h->listen);
+	return 0;
+}
+
+/* The webhook secrets of cfg into h->hook; the provider cannot change. */
+static int hook_rotate(struct http *h, const struct config *cfg)
+{
+	if (!h->hook) {
+		if (cfg->webhook.provider)
+			hlog("http: a webhook receiver starts only with the agent; restart it");
+		return 0;
+	}
+	if (!cfg->webhook.provider ||
+	    webhook_provider_find(cfg->webhook.provider) != (int)h->hook->provider) {
+		hlog("http: the webhook provider cannot change on reload; restart the agent");
+		return 0;
+	}
+	if (webhook_rotate(h->hook, cfg->webhook.secret_file, cfg->webhook.insecure) < 0)
+		return -1;
+	for (size_t i = 0; i < h->hook->nsecrets; i++)
+		redact_add(h->hook->secret[i], h->hook->secret_len[i]);
+	if (!h->hook->nsecrets)
+		hlog("http: warning: 'webhook.insecure' is set: anyone who can reach %s can trigger fetches",
+		     h->listen);
+	return 0;
+}
+
+int http_reload(struct http *h, const struct config *cfg)
+{
+	if (!h->mhd) {
+		if (cfg->listen || cfg->webhook.provider || cfg->api_token_file)
+			hlog("http: the HTTP server starts only with the agent; restart it to serve HTTP");
+		return 0;
+	}
+	char *token;
+	size_t len;
+	if (token_load(h, cfg, &token, &len) < 0)
+		return -1;
+	if (hook_rotate(h, cfg) < 0) {
+		if (token) {
+			sodium_memzero(token, len);
+			free(token);
+		}
+		return -1;
+	}
+	if (h->token) {
+		sodium_memzero(h->token, h->token_len);
+		free(h->token);
+	}
+	h->token = token;
+	h->token_len = len;
+	if (token)
+		redact_add(token, len);
+	hlog("http: credentials read again: %zu webhook secret(s)%s", h->hook ? h->hook->nsecrets : 0,
+	     h->token ? ", API token set" : ", no API token");
+	return 0;
+}
+
 void http_free(struct http *h)
 {
 	if (!h)

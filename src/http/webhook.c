@@ -144,6 +144,24 @@ int webhook_load_secrets(struct webhook *w, const char *file)
 	return ret;
 }
 
+int webhook_rotate(struct webhook *w, const char *file, int insecure)
+{
+	struct webhook nw;
+	if (!file && !insecure)
+		return err_set("'webhook.secretFile' is required (or set 'webhook.insecure: true')");
+	if (webhook_init(&nw, w->provider, insecure) < 0)
+		return -1;
+	if (file && webhook_load_secrets(&nw, file) < 0) {
+		webhook_release(&nw);
+		return -1;
+	}
+	memcpy(&nw.seen, &w->seen, sizeof(nw.seen));
+	webhook_release(w);
+	*w = nw;
+	sodium_memzero(nw.cmp_key, sizeof(nw.cmp_key));
+	return 0;
+}
+
 char *secret_file_read(const char *file, const char *key, size_t *len)
 {
 	size_t n;

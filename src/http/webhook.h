@@ -53,6 +53,10 @@ int webhook_add_secret(struct webhook *w, const void *secret, size_t len);
  * by root or by the agent's user, and not readable or writable by group or
  * others. -1 with err_msg() naming what is wrong. */
 int webhook_load_secrets(struct webhook *w, const char *file);
+/* Replace w's secrets with those of FILE (or none, when insecure), for a
+ * rotation: the provider and the replay cache stay. On error w is left as
+ * it was and -1 is returned with err_msg(). */
+int webhook_rotate(struct webhook *w, const char *file, int insecure);
 
 /* Read a secret file with the same checks, for apiTokenFile: the first
  * line. Returns a heap string or NULL with err_msg(). */
