@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* libgit2: a bare object cache per remote, fetched by exact ref, read by object id; no worktree, hooks or filters. */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <git2.h>
 #include <pthread.h>
+#include <zlib.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -419,6 +422,170 @@ static int peel_commit(struct gitsrc *g, const git_oid *in, git_oid *out)
 	return 0;
 }
 
+/* ---- loose objects of a local source ---- */
+
+/*
+ * libgit2 1.5 reads a loose object by inflating its first 64 bytes, then
+ * copies what follows the header there into a buffer of the size the
+ * header states: a header that understates the size overflows the heap
+ * with the object's own bytes. Over git://, ssh and https objects arrive in
+ * a pack and are never read that way, but the local transport (a path, or
+ * file://) reads the source's loose objects itself (every ref's, not only
+ * the one fetched). So before connecting to a local source, every loose
+ * object of it is checked here with the process's zlib (libgit2's own),
+ * LOOSE_PEEK inflated bytes at most, and a lying one refuses the fetch.
+ */
+#define LOOSE_PEEK 64
+#define LOOSE_IN_MAX 65536		/* compressed bytes read for the peek, at most */
+#define LOOSE_MAX_FILES 1000000
+
+/* Inflate the start of fd into out (LOOSE_PEEK bytes at most); the number
+ * of bytes, or -1 when fd is not zlib data (libgit2 would take it for the
+ * old pack-like format, which it inflates without a bound). */
+static ssize_t loose_peek(int fd, unsigned char *out)
+{
+	unsigned char in[4096];
+	z_stream s;
+	size_t total = 0;
+	int zr = Z_OK;
+	memset(&s, 0, sizeof(s));
+	if (inflateInit(&s) != Z_OK)
+		return -1;
+	s.next_out = out;
+	s.avail_out = LOOSE_PEEK;
+	while (s.avail_out && zr == Z_OK && total < LOOSE_IN_MAX) {
+		ssize_t n = read(fd, in, sizeof(in));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (!total && (n < 2 || (in[0] & 0x8f) != 0x08 || ((in[0] << 8) + in[1]) % 31)) {
+			inflateEnd(&s);
+			return -1;
+		}
+		total += (size_t)n;
+		s.next_in = in;
+		s.avail_in = (uInt)n;
+		while (s.avail_in && s.avail_out && zr == Z_OK)
+			zr = inflate(&s, Z_NO_FLUSH);
+	}
+	inflateEnd(&s);
+	return (ssize_t)(LOOSE_PEEK - s.avail_out);
+}
+
+/* 1 when the loose object name in dirfd says a size that holds what its
+ * first inflated bytes carry after the header; 0 when it lies or is not a
+ * loose object libgit2 can read safely. */
+static int loose_ok(int dirfd, const char *name)
+{
+	unsigned char out[LOOSE_PEEK];
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;	/* gone: libgit2 cannot read it either */
+	ssize_t got = loose_peek(fd, out);
+	close(fd);
+	if (got < 0)
+		return 0;
+	const unsigned char *sp = memchr(out, ' ', (size_t)got);
+	const unsigned char *nul = memchr(out, '\0', (size_t)got);
+	if (!sp || !nul || sp > nul || nul - sp < 2 || nul - sp > 20)
+		return 0;
+	unsigned long long size = 0;
+	for (const unsigned char *c = sp + 1; c < nul; c++) {
+		if (*c < '0' || *c > '9')
+			return 0;
+		size = size * 10 + (unsigned)(*c - '0');
+	}
+	return (unsigned long long)(got - (nul + 1 - out)) <= size;
+}
+
+/* Check the loose objects below objdir (objdir/xx/38 hex digits): one
+ * directory read for the fan-out, then only the subdirectories there are. */
+static int loose_scan(const char *objdir, const char *safe_url, size_t *n)
+{
+	DIR *top = opendir(objdir);
+	struct dirent *te;
+	int bad = 0;
+	if (!top)
+		return 0;
+	while (!bad && (te = readdir(top))) {
+		if (strlen(te->d_name) != 2 || strspn(te->d_name, "0123456789abcdef") != 2)
+			continue;
+		int fd = openat(dirfd(top), te->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		struct dirent *e;
+		while (!bad && (e = readdir(d))) {
+			if (strlen(e->d_name) != 38 || strspn(e->d_name, "0123456789abcdef") != 38)
+				continue;
+			if (++*n > LOOSE_MAX_FILES)
+				bad = err_set("'%s' holds more than %d loose objects; refusing to read it",
+					      safe_url, LOOSE_MAX_FILES);
+			else if (!loose_ok(dirfd(d), e->d_name))
+				bad = err_set("'%s' holds a malformed loose object %s%s (its header"
+					      " understates its size, or it is not zlib data); refusing to"
+					      " read it", safe_url, te->d_name, e->d_name);
+		}
+		closedir(d);
+	}
+	closedir(top);
+	return bad ? -1 : 0;
+}
+
+/* The local path of a source URL (a path, or file://PATH), or NULL. */
+static const char *local_path(const char *url)
+{
+	struct stat st;
+	if (!strncmp(url, "file://", 7))
+		return url + 7;
+	if (strstr(url, "://") || stat(url, &st) < 0 || !S_ISDIR(st.st_mode))
+		return NULL;
+	return url;
+}
+
+/* Every loose object a local source can make libgit2 read: its own (bare
+ * or not) and those of its alternates (one level). */
+static int local_source_check(const char *url, const char *safe_url)
+{
+	const char *path = local_path(url);
+	size_t n = 0;
+	if (!path)
+		return 0;
+	const char *subs[] = { "objects", ".git/objects" };
+	for (size_t i = 0; i < 2; i++) {
+		char dir[4096], alt[4200];
+		struct stat st;
+		snprintf(dir, sizeof(dir), "%s/%s", path, subs[i]);
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (loose_scan(dir, safe_url, &n) < 0)
+			return -1;
+		snprintf(alt, sizeof(alt), "%s/info/alternates", dir);
+		FILE *f = fopen(alt, "re");
+		if (!f)
+			continue;
+		char line[4096];
+		int r = 0;
+		while (!r && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\r\n")] = '\0';
+			if (!line[0] || line[0] == '#')
+				continue;
+			char other[8200];
+			snprintf(other, sizeof(other), "%s%s%s", line[0] == '/' ? "" : dir,
+				 line[0] == '/' ? "" : "/", line);
+			r = loose_scan(other, safe_url, &n);
+		}
+		fclose(f);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int fetch(struct gitsrc *g, const struct source_opts *o, struct revision *rev, int *fetched);
 static int semver_pick(struct gitsrc *g, git_remote *remote, const char *range, char **want);
 
@@ -492,6 +659,9 @@ static int fetch(struct gitsrc *g, const struct source_opts *o, struct revision 
 		goto resolved;
 	}
 
+	/* a local source is read by libgit2 itself: its loose objects first */
+	if (local_source_check(g->url, g->safe_url) < 0)
+		goto out;
 	if (git_remote_create_anonymous(&remote, g->repo, g->url) < 0) {
 		git_fail("invalid repository URL '%s'", g->safe_url);
 		goto out;
