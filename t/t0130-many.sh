@@ -81,4 +81,23 @@ test_expect_success 'once the directory is gone, everything converges' '
 	expect_contains stdout "2402 unchanged"
 '
 
+test_expect_success 'creations are linked whole a chunk at a time: a kill at any link leaves each file absent or whole' '
+	for n in 1 700 1100 2000; do
+		rm -rf "$ROOT/srv" "$STATE" &&
+		mkdir -p "$ROOT"/srv/d0 "$ROOT"/srv/d1 "$ROOT"/srv/d2 "$ROOT"/srv/d3 "$ROOT"/srv/d4 "$ROOT"/srv/d5 "$ROOT"/srv/d6 || return 1
+		strace -f -o /dev/null -e trace=linkat -e inject=linkat:signal=KILL:when=$n \
+			"$DRIFTLESS" apply --repo repo --root "$ROOT" --state "$STATE" >/dev/null 2>&1 || true
+		made=$(find "$ROOT/srv" -name "f*.conf" | wc -l)
+		echo "kill at link $n: $made files there"
+		for f in $(find "$ROOT/srv" -name "f*.conf"); do
+			i=$(basename "$f" .conf) && i=${i#f} &&
+			test "$(cat "$f")" = "f$i" || { echo "$f: [$(cat "$f")]"; return 1; }
+		done
+		test -z "$(find "$ROOT" -name ".driftless-tmp.*")" || return 1
+		expect_exit 0 dl_apply repo || return 1
+		test "$(find "$ROOT/srv" -name "f*.conf" | wc -l)" -eq 2400 || return 1
+		test "$(sqlite3 "$STATE/driftless.db" "PRAGMA integrity_check")" = ok || return 1
+	done
+'
+
 test_done

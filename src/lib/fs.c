@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <linux/openat2.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include "lib/err.h"
 #include "lib/fs.h"
@@ -563,10 +564,12 @@ static int fs_rename(int dirfd, const char *tmp, const char *base,
 {
 	if (!renameat(dirfd, tmp, dirfd, base))
 		return 0;
-	/* A bind-mounted target cannot be replaced by rename (F09). */
-	if (errno == EBUSY) {
-		err_set("cannot atomically replace '%s' (EBUSY)", path);
-		errno = EBUSY;
+	/* A bind-mounted target (EBUSY), or one on another mount (EXDEV),
+	 * cannot be replaced by rename; nothing is written in place (F09). */
+	if (errno == EBUSY || errno == EXDEV) {
+		int e = errno;
+		err_set("cannot atomically replace '%s' (%s)", path, e == EBUSY ? "EBUSY" : "EXDEV");
+		errno = e;
 		return -1;
 	}
 	return err_set_errno("cannot %s '%s'", verb, path);
@@ -902,20 +905,127 @@ static int fs_batch_devfd(struct fs_batch *b, int dirfd, dev_t dev)
 	return 0;
 }
 
+/*
+ * How many descriptors staged creations may hold open: each keeps its file
+ * and its directory until it is linked into place. The soft limit is raised
+ * to the hard one the first time; a quarter of it stays for everything else.
+ */
+static size_t fs_anon_budget(void)
+{
+	static size_t budget = SIZE_MAX;
+	if (budget == SIZE_MAX) {
+		struct rlimit rl;
+		budget = 0;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			if (rl.rlim_cur < rl.rlim_max) {
+				struct rlimit up = { rl.rlim_max, rl.rlim_max };
+				if (up.rlim_cur > (1u << 20))
+					up.rlim_cur = 1u << 20;
+				if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+					rl.rlim_cur = up.rlim_cur;
+			}
+			if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256)
+				budget = (size_t)(rl.rlim_cur - rl.rlim_cur / 4);
+		}
+	}
+	return budget;
+}
+
+/*
+ * A file that does not exist yet is written as an unnamed O_TMPFILE in its
+ * directory and linked into place at commit: it appears whole or not at
+ * all, a crash leaves nothing to sweep, and the file system is spared the
+ * temporary name's insertion and the rename (on ext4 several times cheaper
+ * per file). Anything else, or a file system without O_TMPFILE, gets a named
+ * temporary renamed over the target.
+ */
+static int fs_open_anon(struct fs_batch *b, int dirfd, mode_t mode)
+{
+	if ((b->nanon + 1) * 2 > fs_anon_budget())
+		return -1;
+	int fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode & 0600);
+	if (fd >= 0)
+		b->nanon++;
+	return fd;
+}
+
+static int fs_link_anon(struct fs_staged *e, const char *base)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", e->fd);
+	int rc = linkat(AT_FDCWD, proc, e->dirfd, base, AT_SYMLINK_FOLLOW);
+	if (rc && errno == ENOENT && access("/proc/self/fd", X_OK))
+		rc = linkat(e->fd, "", e->dirfd, base, AT_EMPTY_PATH);	/* no /proc */
+	if (!rc)
+		return 0;
+	if (errno == EEXIST)
+		return err_set("cannot write '%s': it appeared while it was being written", e->path);
+	return err_set_errno("cannot write '%s'", e->path);
+}
+
+/*
+ * Unnamed files are linked a chunk at a time, once their data is synced:
+ * ext4 gets slower at every creation the more unnamed inodes a process
+ * holds (each is on the orphan list until linked), so thousands of them
+ * are never held at once. Linking a creation before the batch commits is
+ * safe: the inventory owns every path a pass creates before the first
+ * write (core/apply.c), and each file still appears whole or not at all.
+ */
+#define FS_ANON_CHUNK 1024
+
+static void fs_batch_flush_anon(struct fs_batch *b)
+{
+	int synced = 1;
+	char *why = NULL;
+	for (size_t i = 0; i < b->ndevs && synced; i++)
+		if (syncfs(b->devfds[i])) {
+			synced = 0;
+			err_set_errno("cannot sync staged files");
+			why = xstrdup(err_msg());
+		}
+	for (size_t i = b->anon_from; i < b->n; i++) {
+		struct fs_staged *e = &b->v[i];
+		if (!e->anon || e->committed || e->failed)
+			continue;
+		if (!synced)
+			e->failed = xstrdup(why);
+		else if (fs_link_anon(e, strrchr(e->path, '/') + 1) < 0)
+			e->failed = xstrdup(err_msg());
+		else
+			e->committed = 1;
+		fs_close(e->fd);
+		fs_close(e->dirfd);
+		e->fd = e->dirfd = -1;
+		b->nanon--;
+	}
+	free(why);
+	b->anon_from = b->n;
+}
+
 int fs_stage_write(const struct fsroot *r, struct fs_batch *b, const char *path,
 		   const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid)
 {
-	char tmp[NAME_MAX + 1];
+	char tmp[NAME_MAX + 1] = "";
 	const char *base;
 	struct stat st;
-	int dirfd, fd = -1, tries;
+	int dirfd, fd = -1, tries, anon = 0;
 
 	dirfd = fs_parent(r, "write", path, &base, 0);
 	if (dirfd < 0)
 		return -1;
-	if (fs_check_not_dir(dirfd, base, "write", path))
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			fs_fail(EISDIR, "write", path);
+			goto fail;
+		}
+	} else if (errno != ENOENT) {
+		err_set_errno("cannot write '%s'", path);
 		goto fail;
-	for (tries = 0; tries < FS_TMP_TRIES; tries++) {
+	} else {
+		fd = fs_open_anon(b, dirfd, mode);
+		anon = fd >= 0;
+	}
+	for (tries = 0; !anon && tries < FS_TMP_TRIES; tries++) {
 		fs_tmp_name(tmp, base);
 		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			    mode & 0600);
@@ -949,7 +1059,8 @@ int fs_stage_write(const struct fsroot *r, struct fs_batch *b, const char *path,
 	memcpy(e->tmp, tmp, sizeof(e->tmp));
 	e->dev = st.st_dev;
 	e->fd = e->dirfd = -1;
-	if (b->n < FS_BATCH_FSYNC_MAX) {
+	e->anon = anon;
+	if (b->n < FS_BATCH_FSYNC_MAX || anon) {
 		e->fd = fd;
 		e->dirfd = dirfd;
 	} else {
@@ -961,10 +1072,16 @@ int fs_stage_write(const struct fsroot *r, struct fs_batch *b, const char *path,
 		fs_close(dirfd);
 	}
 	b->bytes += len;
-	return (int)b->n++;
+	b->n++;
+	if (b->nanon >= FS_ANON_CHUNK)
+		fs_batch_flush_anon(b);
+	return (int)b->n - 1;
 fail_tmp:
 	fs_close(fd);
-	unlinkat(dirfd, tmp, 0);
+	if (anon)
+		b->nanon--;
+	else
+		unlinkat(dirfd, tmp, 0);
 fail:
 	fs_close(dirfd);
 	return -1;
@@ -977,9 +1094,11 @@ int fs_batch_sync(struct fs_batch *b)
 			struct fs_staged *e = &b->v[i];
 			if (e->fd < 0)
 				continue;
-			int rc = fsync(e->fd);
-			int rc2 = close(e->fd);
-			e->fd = -1;
+			int rc = fsync(e->fd), rc2 = 0;
+			if (!e->anon) {	/* an unnamed one is linked through its fd */
+				rc2 = close(e->fd);
+				e->fd = -1;
+			}
 			if (rc || rc2)
 				return err_set_errno("cannot write '%s'", e->path);
 		}
@@ -996,6 +1115,19 @@ int fs_batch_commit(const struct fsroot *r, struct fs_batch *b, size_t i)
 	struct fs_staged *e = &b->v[i];
 	const char *base;
 	int dirfd = e->dirfd;
+	if (e->failed)
+		return err_set("%s", e->failed);
+	if (e->committed)
+		return 0;	/* an unnamed file linked with its chunk */
+	if (e->anon) {
+		if (fs_link_anon(e, strrchr(e->path, '/') + 1) < 0)
+			return -1;
+		fs_close(e->fd);
+		e->fd = -1;
+		b->nanon--;
+		e->committed = 1;
+		return 0;
+	}
 	if (dirfd < 0 && (dirfd = fs_parent(r, "write", e->path, &base, 0)) < 0)
 		return -1;
 	base = strrchr(e->path, '/') + 1;
@@ -1030,7 +1162,7 @@ void fs_batch_release(const struct fsroot *r, struct fs_batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		struct fs_staged *e = &b->v[i];
 		fs_close(e->fd);
-		if (!e->committed) {
+		if (!e->committed && !e->anon) {
 			int dirfd = e->dirfd;
 			const char *base;
 			if (dirfd < 0)
@@ -1042,6 +1174,7 @@ void fs_batch_release(const struct fsroot *r, struct fs_batch *b)
 		}
 		fs_close(e->dirfd);
 		free(e->path);
+		free(e->failed);
 	}
 	for (size_t i = 0; i < b->ndevs; i++)
 		fs_close(b->devfds[i]);

@@ -122,10 +122,12 @@ int fs_rmdir(const struct fsroot *r, const char *path);
 struct fs_staged {
 	char *path;
 	char tmp[256];
-	int fd;			/* kept open while the batch is small, else -1 */
+	int fd;			/* kept open while the batch is small or anon, else -1 */
 	int dirfd;		/* likewise */
 	dev_t dev;
 	int committed;
+	int anon;		/* an unnamed O_TMPFILE, linked (not renamed) into place */
+	char *failed;		/* why its early link (with its chunk) failed */
 };
 
 struct fs_batch {
@@ -135,6 +137,8 @@ struct fs_batch {
 	int *devfds;		/* one directory fd per file system, for syncfs */
 	dev_t *devs;
 	size_t ndevs;
+	size_t nanon;		/* unnamed files holding descriptors until linked */
+	size_t anon_from;	/* the first entry not yet considered for an early link */
 };
 
 void fs_batch_init(struct fs_batch *b);
