@@ -118,9 +118,10 @@ test_expect_success 'F03: a kill -9 before the first file leaves nothing to adop
 		Y
 	done &&
 	repo_commit repo v3 &&
-	strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
-		-e inject=rename,renameat,renameat2:signal=KILL:when=2 \
+	strace -f -o /dev/null -e trace=rename,renameat,renameat2,linkat \
+		-e inject=rename,renameat,renameat2,linkat:signal=KILL:when=2 \
 		"$DRIFTLESS" apply --repo repo --root "$ROOT" --state "$STATE" >/dev/null 2>&1 || true;
+	test -f "$ROOT/srv/app/n31.conf" && ! test -f "$ROOT/srv/app/n32.conf" &&
 	expect_exit 0 dl_apply repo &&
 	test_cmp_text n33 "$ROOT/srv/app/n33.conf" &&
 	expect_missing "$ROOT/srv/app/f30.conf"

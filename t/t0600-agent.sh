@@ -192,8 +192,8 @@ test_expect_success 'kill -9 in the middle of a pass: the next start converges' 
 			"spec: {path: /srv/app/m$i.conf, content: \"m$i\"}"
 	done >repo/many.yaml &&
 	repo_commit repo many && push &&
-	strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
-		-e inject=rename,renameat,renameat2:signal=KILL:when=100 \
+	strace -f -o /dev/null -e trace=rename,renameat,renameat2,linkat \
+		-e inject=rename,renameat,renameat2,linkat:signal=KILL:when=100 \
 		"$DRIFTLESS" agent --repo "$SCRATCH/srv.git" --root "$ROOT" --state "$STATE" \
 		>>"$AGENT_LOG" 2>&1 || true
 	test ! -f "$ROOT/srv/app/m300.conf" &&

@@ -33,7 +33,7 @@ git -C repo rm -q d.yaml && manifest e "new e"
 repo_commit repo v2 && git -C repo tag v2
 mkdir -p "$ROOT/srv"
 
-SYSCALLS=openat,openat2,write,pwrite64,fsync,fdatasync,syncfs,rename,renameat,renameat2,unlinkat,mkdirat,fchmod,fchown,ftruncate
+SYSCALLS=openat,openat2,write,pwrite64,fsync,fdatasync,syncfs,rename,renameat,renameat2,linkat,unlinkat,mkdirat,fchmod,fchown,ftruncate
 
 # state_ok: every file is old or new (or absent where it may be)
 state_ok() {

@@ -293,6 +293,7 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	}
 	if (!cached && cache_store(p, a->o.state) < 0)
 		alog("agent: %s", err_msg());
+	pass_pcache_commit(p);
 	log_outcomes(p, full ? "full pass" : "new revision");
 	alog("agent: revision %.12s %s: %d created, %d updated, %d deleted, %d unchanged, %d failed,"
 	     " %d skipped", oid, pass_result(p), p->counts[OUT_CREATED], p->counts[OUT_UPDATED],

@@ -266,6 +266,7 @@ void run_release(struct run *r)
 	/* last, so a kill during the pass never finds the cache newer than it */
 	if (r->fresh && cache_store(&r->p, r->o.state) < 0)
 		fprintf(stderr, "warning: %s\n", err_msg());
+	pass_pcache_commit(&r->p);
 	gitsrc_free(r->p.git);
 	fs_root_close(&r->p.root);
 	pass_release(&r->p);

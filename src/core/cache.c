@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/pass.h"
@@ -426,4 +427,353 @@ out:
 	free(file);
 	buf_release(&key);
 	return ret;
+}
+
+/* ---- the parse cache ----
+ *
+ * A new commit misses the desired-state cache above, yet usually changes a
+ * manifest or two: the others parse to the same resources as before. So
+ * what each manifest file parsed to (before validation, which depends on
+ * the whole revision and is always done again) is kept by path and blob id
+ * in cache/parsed.bin, written afresh by every load that parses: hits are
+ * copied over as they are, new parses are added, files gone from the
+ * revision drop out. Only top-level manifests with no diagnostic are kept
+ * (a layer's patches make a file parse differently per layer). The key
+ * holds what parsing depends on besides the file: the format, the local
+ * policy and the host variables.
+ */
+#define PCACHE_MAGIC "DLPARSE1"
+
+struct pcache_entry {
+	uint32_t ndocs;		/* documents in the file, for messages */
+	const char *oid;	/* 40 hex digits, in the mapping */
+	const char *data;	/* the file's resources, in the mapping */
+	size_t len;
+	uint32_t nres;
+};
+
+struct pcache {
+	char *file, *tmp;
+	char *map;		/* the old cache, mapped until the pass ends */
+	size_t maplen;
+	struct hmap old;	/* path -> pcache_entry */
+	struct arena arena;
+	FILE *out;		/* the new cache, NULL when it cannot be written */
+	uint32_t nout;
+	long count_at;		/* where the file count goes in out */
+	int bad;
+	int hits;		/* resources of some point into map */
+};
+
+static void parse_key(const struct pass *p, struct buf *key)
+{
+	const struct policy *pol = p->policy;
+	buf_addf(key, "%s parse\n", DRIFTLESS_VERSION);
+	for (size_t i = 0; pol->kinds_set && i < pol->nkinds; i++)
+		buf_addf(key, "kind %s\n", pol->kinds[i]);
+	buf_addf(key, "kinds %d setid %d max %llu\n", pol->kinds_set, pol->allow_setid,
+		 (unsigned long long)pol->max_file_size);
+	const struct vars *v = p->vars;
+	if (v) {
+		buf_addf(key, "host %zu:%s %zu:%s %zu:%s\n", strlen(v->host_name), v->host_name,
+			 strlen(v->host_os), v->host_os, strlen(v->host_arch), v->host_arch);
+		for (size_t i = 0; i < v->n; i++)
+			buf_addf(key, "var %zu:%s %zu:%s\n", strlen(v->keys[i]), v->keys[i],
+				 strlen(v->vals[i]), v->vals[i]);
+	} else {
+		buf_adds(key, "vars -\n");
+	}
+}
+
+/* One resource as the parser left it: no digest, dependencies by name. */
+static void put_parsed(struct buf *b, const struct resource *r, const struct srcpos *name_pos)
+{
+	const struct kind *k = r->kind;
+	size_t nf = 0, present = 0;
+	while (k->fields[nf].name)
+		nf++;
+	put_cstr(b, k->name);
+	put_cstr(b, r->name);
+	put_u32(b, (uint32_t)r->pos.line);
+	put_u32(b, (uint32_t)r->pos.col);
+	put_u32(b, (uint32_t)name_pos->line);
+	put_u32(b, (uint32_t)name_pos->col);
+	put_u32(b, (uint32_t)r->doc_index);
+	put_u32(b, (uint32_t)r->drift);
+	put_u32(b, (uint32_t)r->prune);
+	put_u32(b, (uint32_t)r->adopt);
+	for (size_t f = 0; r->fpos && f < nf; f++)
+		present += r->fpos[f].line != 0;
+	put_u32(b, (uint32_t)present);
+	for (size_t f = 0; r->fpos && f < nf; f++) {
+		if (!r->fpos[f].line)
+			continue;
+		put_u32(b, (uint32_t)f);
+		put_u32(b, (uint32_t)r->fpos[f].line);
+		put_u32(b, (uint32_t)r->fpos[f].col);
+	}
+	put_u32(b, (uint32_t)r->ndep_ids);
+	for (size_t d = 0; d < r->ndep_ids; d++) {
+		put_cstr(b, r->dep_ids[d]);
+		put_u32(b, (uint32_t)r->dep_pos[d].line);
+		put_u32(b, (uint32_t)r->dep_pos[d].col);
+	}
+	buf_add(b, r->spec, k->spec_size);
+	for (const struct field *f = k->fields; f->name; f++) {
+		const char *slot = (const char *)r->spec + f->offset;
+		if (is_string_field(f->type))
+			put_cstr(b, *(const char *const *)slot);
+		else if (f->type == FIELD_TEXT)
+			put_str(b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
+		else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
+			const char *const *l = *(const char *const *const *)slot;
+			size_t n = 0;
+			while (l && l[n])
+				n++;
+			put_u32(b, l ? (uint32_t)n : UINT32_MAX);
+			for (size_t j = 0; j < n; j++)
+				put_cstr(b, l[j]);
+		}
+	}
+}
+
+static int get_fields(struct reader *r, struct pass *p, const struct kind *kk, void *spec)
+{
+	if ((size_t)(r->end - r->p) < kk->spec_size)
+		return r->bad = 1, -1;
+	memcpy(spec, r->p, kk->spec_size);
+	r->p += kk->spec_size;
+	for (const struct field *f = kk->fields; f->name && !r->bad; f++) {
+		char *slot = (char *)spec + f->offset;
+		if (is_string_field(f->type)) {
+			*(const char **)slot = get_str(r, NULL);
+		} else if (f->type == FIELD_TEXT) {
+			struct text *t = (struct text *)slot;
+			size_t len = 0;
+			t->ptr = get_str(r, &len);
+			t->len = len;
+		} else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
+			uint32_t cnt = get_u32(r);
+			const char **l = NULL;
+			if (cnt != UINT32_MAX && !r->bad) {
+				if (cnt > (uint32_t)(r->end - r->p) / 4)
+					return r->bad = 1, -1;
+				l = arena_alloc(&p->arena, ((size_t)cnt + 1) * sizeof(*l));
+				for (uint32_t j = 0; j < cnt && !r->bad; j++)
+					if (!(l[j] = get_str(r, NULL)))
+						r->bad = 1;
+			}
+			*(const char ***)slot = l;
+		}
+	}
+	return r->bad ? -1 : 0;
+}
+
+static struct resource *get_parsed(struct reader *r, struct pass *p, const char *file,
+				   const char *dir, struct srcpos *name_pos)
+{
+	const char *kname = get_str(r, NULL);
+	const struct kind *kk = kname ? kind_find(kname) : NULL;
+	if (!kk) {
+		r->bad = 1;
+		return NULL;
+	}
+	struct resource *res = pass_new_resource(p, kk);
+	size_t nf = 0;
+	while (kk->fields[nf].name)
+		nf++;
+	res->name = get_str(r, NULL);
+	res->pos.file = file;
+	res->pos.line = (int)get_u32(r);
+	res->pos.col = (int)get_u32(r);
+	*name_pos = (struct srcpos){ file, (int)get_u32(r), (int)get_u32(r) };
+	res->doc_index = (int)get_u32(r);
+	res->manifest = file;
+	res->manifest_dir = dir;
+	res->drift = (int)get_u32(r);
+	res->prune = (int)get_u32(r);
+	res->adopt = (int)get_u32(r);
+	res->fpos = arena_alloc(&p->arena, (nf + 1) * sizeof(*res->fpos));
+	uint32_t present = get_u32(r);
+	if (r->bad || present > nf || !res->name) {
+		r->bad = 1;
+		return NULL;
+	}
+	for (uint32_t j = 0; j < present && !r->bad; j++) {
+		uint32_t f = get_u32(r);
+		int line = (int)get_u32(r), col = (int)get_u32(r);
+		if (f >= nf)
+			r->bad = 1;
+		else
+			res->fpos[f] = (struct srcpos){ file, line, col };
+	}
+	uint32_t nd = get_u32(r);
+	if (r->bad || nd > (uint32_t)(r->end - r->p) / 4) {
+		r->bad = 1;
+		return NULL;
+	}
+	if (nd) {
+		res->dep_ids = arena_alloc(&p->arena, ((size_t)nd + 1) * sizeof(*res->dep_ids));
+		res->dep_pos = arena_alloc(&p->arena, ((size_t)nd + 1) * sizeof(*res->dep_pos));
+	}
+	for (uint32_t d = 0; d < nd && !r->bad; d++) {
+		res->dep_ids[d] = get_str(r, NULL);
+		res->dep_pos[d] = (struct srcpos){ file, (int)get_u32(r), (int)get_u32(r) };
+		if (!res->dep_ids[d])
+			r->bad = 1;
+	}
+	res->ndep_ids = nd;
+	if (r->bad || get_fields(r, p, kk, res->spec) < 0)
+		return NULL;
+	res->id = arena_printf(&p->arena, "%s/%s", kk->name, res->name);
+	if (kk->path_offset != SIZE_MAX)
+		res->path = *(const char **)((char *)res->spec + kk->path_offset);
+	return res;
+}
+
+struct pcache *pcache_open(struct pass *p, const char *state_dir)
+{
+	struct pcache *pc = xcalloc(1, sizeof(*pc));
+	struct buf key = BUF_INIT;
+	arena_init(&pc->arena);
+	hmap_init(&pc->old);
+	char *dir = xasprintf("%s/cache", state_dir);
+	mkdir(dir, 0700);
+	pc->file = xasprintf("%s/parsed.bin", dir);
+	pc->tmp = xasprintf("%s/parsed.bin.%d", dir, (int)getpid());
+	free(dir);
+	parse_key(p, &key);
+	/* the old one, if it is of the same key */
+	int fd = open(pc->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 8 &&
+	    (uint64_t)st.st_size <= CACHE_MAX) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED) {
+			pc->map = m;
+			pc->maplen = (size_t)st.st_size;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (pc->map && !memcmp(pc->map, PCACHE_MAGIC, 8)) {
+		struct reader r = { pc->map + 8, pc->map + pc->maplen, 0 };
+		size_t klen = 0;
+		const char *k = get_str(&r, &klen);
+		uint32_t n = get_u32(&r);
+		for (uint32_t i = 0; k && klen == key.len && !memcmp(k, key.ptr, klen) && !r.bad &&
+		     i < n; i++) {
+			const char *path = get_str(&r, NULL);
+			const char *oid = get_str(&r, NULL);
+			uint32_t ndocs = get_u32(&r), nres = get_u32(&r), len = get_u32(&r);
+			if (r.bad || !path || !oid || strlen(oid) != 40 ||
+			    (size_t)(r.end - r.p) < len) {
+				r.bad = 1;
+				break;
+			}
+			struct pcache_entry *e = arena_alloc(&pc->arena, sizeof(*e));
+			*e = (struct pcache_entry){ ndocs, oid, r.p, len, nres };
+			hmap_put(&pc->old, path, e);
+			r.p += len;
+		}
+		if (r.bad) {
+			hmap_release(&pc->old);
+			hmap_init(&pc->old);
+		}
+	}
+	/* the new one */
+	int ofd = open(pc->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	pc->out = ofd >= 0 ? fdopen(ofd, "w") : NULL;
+	if (ofd >= 0 && !pc->out)
+		close(ofd);
+	if (pc->out) {
+		struct buf h = BUF_INIT;
+		buf_add(&h, PCACHE_MAGIC, 8);
+		put_str(&h, key.ptr, key.len);
+		fwrite(h.ptr, 1, h.len, pc->out);
+		pc->count_at = (long)h.len;
+		uint32_t zero = 0;
+		fwrite(&zero, 4, 1, pc->out);
+		buf_release(&h);
+	}
+	buf_release(&key);
+	return pc;
+}
+
+static void pcache_write_entry(struct pcache *pc, const char *path, const char *oid, uint32_t ndocs,
+			       uint32_t nres, const char *data, size_t len)
+{
+	struct buf h = BUF_INIT;
+	if (!pc->out || len > UINT32_MAX)
+		return;
+	put_cstr(&h, path);
+	put_cstr(&h, oid);
+	put_u32(&h, ndocs);
+	put_u32(&h, nres);
+	put_u32(&h, (uint32_t)len);
+	if (fwrite(h.ptr, 1, h.len, pc->out) != h.len || fwrite(data, 1, len, pc->out) != len)
+		pc->bad = 1;
+	pc->nout++;
+	buf_release(&h);
+}
+
+int pcache_take(struct pcache *pc, struct pass *p, const char *file, const char *dir,
+		const char *oid, struct resource ***out, struct srcpos **name_pos, size_t *n,
+		int *ndocs)
+{
+	struct pcache_entry *e = pc ? hmap_get(&pc->old, file) : NULL;
+	if (!e || strcmp(e->oid, oid))
+		return 1;
+	struct reader r = { e->data, e->data + e->len, 0 };
+	struct resource **v = xcalloc((size_t)e->nres + 1, sizeof(*v));
+	struct srcpos *np = xcalloc((size_t)e->nres + 1, sizeof(*np));
+	for (uint32_t i = 0; i < e->nres && !r.bad; i++)
+		v[i] = get_parsed(&r, p, file, dir, &np[i]);
+	if (r.bad || r.p != r.end) {
+		free(v);
+		free(np);
+		return 1;	/* whatever was allocated stays in the arena, unused */
+	}
+	pcache_write_entry(pc, file, oid, e->ndocs, e->nres, e->data, e->len);
+	pc->hits++;
+	*ndocs = (int)e->ndocs;
+	*out = v;
+	*name_pos = np;
+	*n = e->nres;
+	return 0;
+}
+
+void pcache_keep(struct pcache *pc, const char *file, const char *oid, int ndocs,
+		 struct resource **v, const struct srcpos *name_pos, size_t n)
+{
+	struct buf b = BUF_INIT;
+	if (!pc || !pc->out)
+		return;
+	for (size_t i = 0; i < n; i++)
+		put_parsed(&b, v[i], &name_pos[i]);
+	pcache_write_entry(pc, file, oid, (uint32_t)ndocs, (uint32_t)n, b.ptr ? b.ptr : "", b.len);
+	buf_release(&b);
+}
+
+void pcache_close(struct pcache *pc, struct pass *p)
+{
+	if (!pc)
+		return;
+	if (pc->out) {
+		int ok = !pc->bad && fseek(pc->out, pc->count_at, SEEK_SET) == 0 &&
+			 fwrite(&pc->nout, 4, 1, pc->out) == 1;
+		/* a lost cache only costs a parse: no fsync, a torn one fails its checks */
+		if (fclose(pc->out) || !ok || rename(pc->tmp, pc->file) < 0)
+			unlink(pc->tmp);
+	}
+	/* resources loaded from the old map point into it: it goes with the pass */
+	if (pc->map && pc->hits)
+		pass_keep_map(p, pc->map, pc->maplen);
+	else if (pc->map)
+		munmap(pc->map, pc->maplen);
+	hmap_release(&pc->old);
+	arena_release(&pc->arena);
+	free(pc->file);
+	free(pc->tmp);
+	free(pc);
 }

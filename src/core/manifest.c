@@ -55,6 +55,9 @@ struct load {
 	int patched;		/* some frame on the stack has patches */
 	const char *skip;	/* plain walk: a subdirectory composed as a layer */
 	struct hmap cyclic;	/* directories of a layer cycle already reported */
+	struct pcache *pc;	/* parse results by file and blob id (core/cache.c), or NULL */
+	struct srcpos *npos;	/* metadata.name of each resource of the current file */
+	size_t nnpos, capnpos;
 };
 
 /* The file a node was read from: the manifest, or the layer of a patch. */
@@ -550,6 +553,11 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 		      prev->pos.file, prev->pos.line, prev->pos.col);
 		return;
 	}
+	if (l->nnpos == l->capnpos) {
+		l->capnpos = l->capnpos ? l->capnpos * 2 : 64;
+		l->npos = xrealloc(l->npos, l->capnpos * sizeof(*l->npos));
+	}
+	l->npos[l->nnpos++] = (struct srcpos){ file, nm->line, nm->col };
 	pass_register(p, res);
 }
 
@@ -569,9 +577,12 @@ static int parse_file(struct load *l, const char *data, size_t len);
 static int load_dir(struct load *l, const char *dir, const struct srcpos *via);
 
 /* Size checks and the read of one blob into l->blob; 1 stops the load. */
-static int read_manifest(struct load *l, const char *oid, uint64_t size)
+/* The limits on manifest files, checked on the blob's size before it is
+ * read (or taken from the parse cache): 0 within them, else as read_manifest. */
+static int count_manifest(struct load *l, const char *oid, uint64_t *sizep)
 {
 	struct pass *p = l->p;
+	uint64_t size = *sizep;
 	if (++l->nfiles > MANIFEST_MAX_FILES) {
 		diag_add(&p->diag, NULL, 0, 0, "more than %u manifest files", MANIFEST_MAX_FILES);
 		return 1;
@@ -590,12 +601,74 @@ static int read_manifest(struct load *l, const char *oid, uint64_t size)
 		diag_add(&p->diag, NULL, 0, 0, "manifests add up to more than %u bytes", MANIFEST_MAX_TOTAL);
 		return 1;
 	}
+	*sizep = size;
+	return 0;
+}
+
+static int read_manifest(struct load *l, const char *oid, uint64_t size)
+{
+	struct pass *p = l->p;
+	int r = count_manifest(l, oid, &size);
+	if (r)
+		return r;
 	buf_reset(&l->blob);
 	if (gitsrc_read_blob(p->git, oid, MANIFEST_MAX_FILE, &l->blob) < 0) {
 		diag_add(&p->diag, l->file, 0, 0, "%s", err_msg());
 		return -1;
 	}
 	return 0;
+}
+
+/* A manifest outside any layer: what it parsed to last time when its blob
+ * is the same, else parsed and remembered when it parses without a word. */
+static int load_plain(struct load *l, const char *oid, uint64_t size)
+{
+	struct pass *p = l->p;
+	const char *slash = strrchr(l->file, '/');
+	const char *dir = slash ? arena_strndup(&p->arena, l->file, (size_t)(slash - l->file)) : "";
+	struct resource **v;
+	struct srcpos *np;
+	size_t n;
+	int ndocs;
+	int r = count_manifest(l, oid, &size);
+	if (r)
+		return r > 0 ? 1 : 0;
+	if (pcache_take(l->pc, p, l->file, dir, oid, &v, &np, &n, &ndocs) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct resource *prev = hmap_get(&p->by_id, v[i]->id);
+			if (p->nres >= MANIFEST_MAX_RESOURCES) {
+				diag_add(&p->diag, NULL, 0, 0, "more than %u resources",
+					 MANIFEST_MAX_RESOURCES);
+				r = 1;
+				break;
+			}
+			if (prev && ndocs > 1)
+				diag_add(&p->diag, l->file, np[i].line, np[i].col,
+					 "document %d: duplicate resource %s (first declared at %s:%d:%d)",
+					 v[i]->doc_index + 1, v[i]->id, prev->pos.file, prev->pos.line,
+					 prev->pos.col);
+			else if (prev)
+				diag_add(&p->diag, l->file, np[i].line, np[i].col,
+					 "duplicate resource %s (first declared at %s:%d:%d)", v[i]->id,
+					 prev->pos.file, prev->pos.line, prev->pos.col);
+			else
+				pass_register(p, v[i]);
+		}
+		free(v);
+		free(np);
+		return r;
+	}
+	buf_reset(&l->blob);
+	if (gitsrc_read_blob(p->git, oid, MANIFEST_MAX_FILE, &l->blob) < 0) {
+		diag_add(&p->diag, l->file, 0, 0, "%s", err_msg());
+		return 0;
+	}
+	size_t first = p->nres, ndiag = p->diag.n;
+	l->nnpos = 0;
+	r = parse_file(l, l->blob.ptr ? l->blob.ptr : "", l->blob.len);
+	if (p->diag.n == ndiag && p->nres - first == l->nnpos)
+		pcache_keep(l->pc, l->file, oid, l->ndocs_file, p->res + first, l->npos, l->nnpos);
+	return r;
 }
 
 /* One manifest file (a tree walk's entry, or a layer's resource). */
@@ -610,6 +683,11 @@ static int load_one(struct load *l, const char *path, enum gitsrc_entry type, co
 	}
 	if (type != GITSRC_BLOB && type != GITSRC_EXEC)
 		return 0;
+	int plain = l->pc != NULL;
+	for (int i = 0; i < l->depth; i++)
+		plain &= l->stack[i].layer == NULL;
+	if (plain)
+		return load_plain(l, oid, size);
 	int r = read_manifest(l, oid, size);
 	if (r)
 		return r > 0 ? 1 : 0;
@@ -872,7 +950,10 @@ int manifest_load(struct pass *p)
 	}
 	arena_init(&l.layer_arena);
 	hmap_init(&l.cyclic);
+	if (p->state_dir && p->db && !p->pcache)
+		l.pc = p->pcache = pcache_open(p, p->state_dir);
 	load_dir(&l, entry, NULL);
+	free(l.npos);
 	buf_release(&l.blob);
 	hmap_release(&l.cyclic);
 	arena_release(&l.layer_arena);

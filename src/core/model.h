@@ -245,6 +245,9 @@ struct pass {
 	struct diag diag;
 	struct fsroot root;
 	const char *state_dir;
+	struct pcache *pcache;		/* the parse cache being written (pass_pcache_commit) */
+	struct { void *ptr; size_t len; } *maps;	/* mapped files resources point into */
+	size_t nmaps;
 	const struct policy *policy;
 	struct gitsrc *git;		/* source of manifests and source: blobs (see pass_git) */
 	const char *git_cache, *git_url;	/* to open git again when it was closed */

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,8 +48,22 @@ void pass_init(struct pass *p)
 	p->started_ns = now_ns();
 }
 
+void pass_keep_map(struct pass *p, void *map, size_t len)
+{
+	p->maps = xrealloc(p->maps, (p->nmaps + 1) * sizeof(*p->maps));
+	p->maps[p->nmaps].ptr = map;
+	p->maps[p->nmaps++].len = len;
+}
+
+void pass_pcache_commit(struct pass *p)
+{
+	pcache_close(p->pcache, p);
+	p->pcache = NULL;
+}
+
 void pass_release(struct pass *p)
 {
+	pass_pcache_commit(p);
 	pass_preload_release(p);
 	for (size_t i = 0; i < p->nchanges; i++) {
 		buf_release(&p->changes[i].what);
@@ -72,6 +87,9 @@ void pass_release(struct pass *p)
 	secret_pass_release(p);
 	arena_release(&p->yaml_arena);
 	arena_release(&p->arena);
+	for (size_t i = 0; i < p->nmaps; i++)
+		munmap(p->maps[i].ptr, p->maps[i].len);
+	free(p->maps);
 }
 
 void pass_drop_yaml(struct pass *p)

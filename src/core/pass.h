@@ -108,6 +108,26 @@ struct gitsrc *pass_git(struct pass *p);
 int cache_store(struct pass *p, const char *state_dir);
 int cache_load(struct pass *p, const char *state_dir);
 
+/* The parse cache (core/cache.c): what each top-level manifest file parsed
+ * to, by path and blob id. pcache_take gives a hit's resources (not yet
+ * registered; the arrays are the caller's to free), pcache_keep remembers
+ * a fresh parse, pcache_close writes the new cache (hits and new parses of
+ * this load only). */
+struct pcache;
+struct pcache *pcache_open(struct pass *p, const char *state_dir);
+int pcache_take(struct pcache *pc, struct pass *p, const char *file, const char *dir,
+		const char *oid, struct resource ***out, struct srcpos **name_pos, size_t *n,
+		int *ndocs);
+void pcache_keep(struct pcache *pc, const char *file, const char *oid, int ndocs,
+		 struct resource **v, const struct srcpos *name_pos, size_t n);
+void pcache_close(struct pcache *pc, struct pass *p);
+/* Put the parse cache written by manifest_load in place: after the apply,
+ * so that its rename is not among the pass's own; pass_release does it
+ * if nobody did. */
+void pass_pcache_commit(struct pass *p);
+/* munmap'd when the pass is released: resources point into it */
+void pass_keep_map(struct pass *p, void *map, size_t len);
+
 void pass_init(struct pass *p);
 void pass_release(struct pass *p);
 

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The parse cache (cache/parsed.bin): a manifest whose blob did not change
+# is not parsed again, and what comes out is exactly what a parse gives:
+# same plan, same messages, new parses for changed blobs, policy and host
+# variables; files with errors and files under a layer are never kept.
+# shellcheck disable=SC2016
+. "$(dirname "$0")/lib.sh"
+
+repo_init repo
+write_file repo/base/base.yaml <<'Y'
+apiVersion: driftless/v1
+kind: Directory
+metadata: {name: app, labels: {tier: web}}
+spec: {path: "/etc/app-${vars.env}", mode: "0750"}
+---
+apiVersion: driftless/v1
+kind: File
+metadata:
+  name: conf
+  annotations: {driftless/drift: report, driftless/prune: "false"}
+spec:
+  path: /etc/app-${vars.env}/app.conf
+  content: |
+    port ${vars.port}
+    two lines
+  mode: "0640"
+  dependsOn: [Directory/app]
+---
+apiVersion: driftless/v1
+kind: Symlink
+metadata: {name: current}
+spec: {path: "/etc/app-${vars.env}/current", target: app.conf}
+Y
+write_file repo/base/more.yaml <<'Y'
+apiVersion: driftless/v1
+kind: File
+metadata: {name: tmpl}
+spec:
+  path: /etc/app-${vars.env}/tmpl.conf
+  template: true
+  content: "env=${vars.env} port=${vars.port}\n"
+---
+apiVersion: driftless/v1
+kind: File
+metadata: {name: src}
+spec: {path: "/etc/app-${vars.env}/src.conf", source: files/src.conf}
+Y
+write_file repo/base/files/src.conf <<'Y'
+from a source
+Y
+mkdir -p repo/roles/web
+write_file repo/roles/web/layer.yaml <<'Y'
+apiVersion: driftless/v1
+kind: Layer
+resources: [../../base]
+patches:
+  - target: {kind: File, name: tmpl}
+    patch: {spec: {content: "patched ${vars.env}\n"}}
+Y
+repo_commit repo v1
+mkdir -p "$ROOT/etc"
+write_file cfg.yaml <<'Y'
+vars: {env: prod, port: "8080"}
+Y
+
+# plan_both NAME: plan -o yaml with the caches, then without, must agree
+plan_both() {
+	dl_plan repo --path base -c cfg.yaml -o yaml >"$SCRATCH/$1.cached" 2>&1
+	rm -rf "$STATE/cache"
+	dl_plan repo --path base -c cfg.yaml -o yaml >"$SCRATCH/$1.fresh" 2>&1
+	test_cmp "$SCRATCH/$1.fresh" "$SCRATCH/$1.cached"
+}
+
+test_expect_success 'a parse is kept per file, and a kept one plans exactly like a parse' '
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	test -s "$STATE/cache/parsed.bin" &&
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	sed -i "s/two lines/three lines/" repo/base/base.yaml && repo_commit repo v2 &&
+	plan_both v2 &&
+	expect_contains "$SCRATCH/v2.cached" "three lines" &&
+	expect_contains "$SCRATCH/v2.cached" "driftless/drift: report" &&
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	test_cmp_text "port \${vars.port}
+three lines" "$ROOT/etc/app-prod/app.conf"
+'
+
+test_expect_success 'a kept file is really not parsed again (its bytes in the cache are what is used)' '
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	grep -c "env=" "$STATE/cache/parsed.bin" &&
+	sed -i "s/env=/ENV=/" "$STATE/cache/parsed.bin" &&
+	expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
+	expect_contains stdout "ENV=" &&
+	rm "$STATE/cache/parsed.bin" "$STATE/cache/desired.bin" &&
+	expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
+	expect_not_contains stdout "ENV="
+'
+
+test_expect_success 'host variables and local policy are part of the key' '
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	write_file cfg2.yaml <<-\Y &&
+	vars: {env: prod, port: "9090"}
+	Y
+	test_cmp_text "env=prod port=8080" "$ROOT/etc/app-prod/tmpl.conf" &&
+	expect_exit 0 dl_apply repo --path base -c cfg2.yaml &&
+	test_cmp_text "env=prod port=9090" "$ROOT/etc/app-prod/tmpl.conf" &&
+	write_file cfg3.yaml <<-\Y &&
+	vars: {env: prod, port: "9090"}
+	policy: {kinds: [File, Directory]}
+	Y
+	expect_exit 1 dl_apply repo --path base -c cfg3.yaml &&
+	expect_contains "$SCRATCH/stderr" "kind Symlink is denied by local policy"
+'
+
+test_expect_success 'a duplicate between a kept file and a new one reads the same either way' '
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	write_file repo/base/zz-dup.yaml <<-\Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: conf}
+	spec: {path: /etc/other.conf, content: "x\n"}
+	Y
+	repo_commit repo dup &&
+	expect_exit 1 dl_plan repo --path base -c cfg.yaml &&
+	cp "$SCRATCH/stderr" "$SCRATCH/dup.cached" &&
+	rm -rf "$STATE/cache" &&
+	expect_exit 1 dl_plan repo --path base -c cfg.yaml &&
+	test_cmp "$SCRATCH/stderr" "$SCRATCH/dup.cached" &&
+	expect_contains "$SCRATCH/stderr" "duplicate resource File/conf" &&
+	git -C repo rm -q base/zz-dup.yaml && repo_commit repo "no dup"
+'
+
+test_expect_success 'a file with an error is never kept; fixed, it parses again' '
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	printf "%s\n" "apiVersion: driftless/v1" "kind: File" "metadata: {name: late}" \
+		"spec: {path: /etc/late.conf, content: \"x\", modee: \"0644\"}" >repo/base/late.yaml &&
+	repo_commit repo bad &&
+	expect_exit 1 dl_plan repo --path base -c cfg.yaml &&
+	expect_contains "$SCRATCH/stderr" "unknown field '\''spec.modee'\''" &&
+	expect_exit 1 dl_plan repo --path base -c cfg.yaml &&
+	expect_contains "$SCRATCH/stderr" "unknown field '\''spec.modee'\''" &&
+	sed -i "s/, modee: \"0644\"//" repo/base/late.yaml && repo_commit repo fixed &&
+	plan_both fixed &&
+	expect_contains "$SCRATCH/fixed.cached" "File/late"
+'
+
+test_expect_success 'files composed by a layer are parsed every time, with its patches' '
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	expect_exit 0 dl_plan repo -c cfg.yaml --path roles/web -o yaml &&
+	expect_contains stdout "patched prod" &&
+	expect_exit 0 dl_plan repo -c cfg.yaml --path base -o yaml &&
+	expect_not_contains stdout "patched prod" &&
+	expect_exit 0 dl_plan repo -c cfg.yaml --path roles/web -o yaml &&
+	expect_contains stdout "patched prod"
+'
+
+test_expect_success 'a damaged parse cache is ignored' '
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	size=$(stat -c %s "$STATE/cache/parsed.bin") &&
+	truncate -s $((size - 7)) "$STATE/cache/parsed.bin" &&
+	rm -f "$STATE/cache/desired.bin" &&
+	plan_both damaged
+'
+
+test_done
