@@ -432,6 +432,10 @@ static void *preload_thread(void *arg)
 	struct preload *pl = arg;
 	struct inv_entry **list = NULL;
 	int ok = db_index_snapshot(pl->file, pl->gen, &pl->arena, &pl->inv, &pl->stats, &list) == 0;
+	/* a pass that wrote since: the rows from SQLite, on a connection of
+	 * this thread's own (the snapshot is written again for the next pass) */
+	if (!ok)
+		ok = db_index_load_apart(pl->file, &pl->arena, &pl->inv, &pl->stats, &list) == 0;
 	if (ok) {
 		struct prestat *pre = arena_alloc(&pl->arena, (pl->inv.n + 1) * sizeof(*pre));
 		size_t n = 0;

@@ -438,14 +438,33 @@ void pass_stat_update(struct pass *p, const char *path, const char *oid)
  * manifest are left out of the digest, so a release that adds an optional
  * field does not change the digest of every resource (which would make
  * drift on a `report` resource look like a change of its spec once). */
+/* decimal, as %d or %zu print it: the digest is made for every resource of
+ * a revision, and printf is most of its cost */
+static void add_num(struct buf *b, long long v)
+{
+	char t[24];
+	size_t i = sizeof(t);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do
+		t[--i] = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		t[--i] = '-';
+	buf_add(b, t + i, sizeof(t) - i);
+}
+
 static void compute_digest(struct resource *res)
 {
 	struct buf b = BUF_INIT;
-	buf_addf(&b, "%s\n%s\n", res->id, res->path ? res->path : "");
+	buf_adds(&b, res->id);
+	buf_addch(&b, '\n');
+	buf_adds(&b, res->path ? res->path : "");
+	buf_addch(&b, '\n');
 	for (const struct field *f = res->kind->fields; f->name; f++) {
 		const char *slot = (const char *)res->spec + f->offset;
 		size_t mark = b.len;
-		buf_addf(&b, "%s=", f->name);
+		buf_adds(&b, f->name);
+		buf_addch(&b, '=');
 		int set = 1;
 		switch (f->type) {
 		case FIELD_TEXT: {
@@ -467,18 +486,22 @@ static void compute_digest(struct resource *res)
 		}
 		case FIELD_BOOL:
 			set = *(const int *)slot >= 0;
-			buf_addf(&b, "%d", *(const int *)slot);
+			add_num(&b, *(const int *)slot);
 			break;
 		case FIELD_ENUM:
 			set = *(const int *)slot != 0;	/* the first value is the default */
-			buf_addf(&b, "%d", *(const int *)slot);
+			add_num(&b, *(const int *)slot);
 			break;
 		case FIELD_LIST:
 		case FIELD_MAP: {
 			const char *const *l = *(const char *const *const *)slot;
 			set = l != NULL;
-			for (size_t i = 0; l && l[i]; i++)
-				buf_addf(&b, "%s%zu:%s", i ? "," : "[", strlen(l[i]), l[i]);
+			for (size_t i = 0; l && l[i]; i++) {
+				buf_addch(&b, i ? ',' : '[');
+				add_num(&b, (long long)strlen(l[i]));
+				buf_addch(&b, ':');
+				buf_adds(&b, l[i]);
+			}
 			if (l)
 				buf_adds(&b, l[0] ? "]" : "[]");
 			break;
@@ -497,8 +520,13 @@ static void compute_digest(struct resource *res)
 		}
 		buf_addch(&b, '\n');
 	}
-	buf_addf(&b, "extra=%s\ndrift=%d\nprune=%d\n", res->digest_extra ? res->digest_extra : "",
-		 res->drift, res->prune);
+	buf_adds(&b, "extra=");
+	buf_adds(&b, res->digest_extra ? res->digest_extra : "");
+	buf_adds(&b, "\ndrift=");
+	add_num(&b, res->drift);
+	buf_adds(&b, "\nprune=");
+	add_num(&b, res->prune);
+	buf_addch(&b, '\n');
 	gitsrc_hash_blob(b.ptr, b.len, res->digest);
 	buf_release(&b);
 }

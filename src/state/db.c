@@ -677,26 +677,21 @@ int db_index_snapshot(const char *file, const char *gen, struct arena *a, struct
 	return 0;
 }
 
-int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
-		  struct inv_entry ***list)
+/* From SQLite, in one read transaction (the rows and the generation stored
+ * with them are of the same moment), and the snapshot written again. */
+static int index_from_sqlite(struct db *db, const char *file, struct arena *a, struct hmap *inv,
+			     struct hmap *stats, struct inv_entry ***list)
 {
-	char *file, *gen;
-	struct inv_entry **sorted = NULL;
-	db_index_prepare(db, a, &file, &gen);
-	if (db_index_snapshot(file, gen, a, inv, stats, list) == 0)
-		return 0;
-	/* from SQLite, in one read transaction: the rows and the generation
-	 * stored with them are of the same moment */
 	if (db_exec(db, "BEGIN") < 0)
 		return -1;
-	gen = db_meta_get(db, "index_gen", a);
+	char *gen = db_meta_get(db, "index_gen", a);
 	if (db_inv_load(db, a, inv) < 0 || db_stat_load(db, a, stats) < 0) {
 		db_exec(db, "ROLLBACK");
 		return -1;
 	}
 	if (db_exec(db, "COMMIT") < 0)
 		return -1;
-	sorted = inv_sorted(inv);
+	struct inv_entry **sorted = inv_sorted(inv);
 	if (gen && strlen(gen) == GEN_LEN)
 		snap_store(file, gen, inv, sorted, stats);
 	else
@@ -706,6 +701,37 @@ int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap 
 	else
 		free(sorted);
 	return 0;
+}
+
+int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
+		  struct inv_entry ***list)
+{
+	char *file, *gen;
+	db_index_prepare(db, a, &file, &gen);
+	if (db_index_snapshot(file, gen, a, inv, stats, list) == 0)
+		return 0;
+	return index_from_sqlite(db, file, a, inv, stats, list);
+}
+
+int db_index_load_apart(const char *file, struct arena *a, struct hmap *inv, struct hmap *stats,
+			struct inv_entry ***list)
+{
+	struct db tmp = { 0 };
+	size_t n = strlen(file);
+	if (n < 6 || strcmp(file + n - 6, ".index"))
+		return err_set("'%s' is not an index snapshot's name", file);
+	tmp.path = arena_strndup(a, file, n - 6);
+	if (sqlite3_open_v2(tmp.path, &tmp.h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) !=
+	    SQLITE_OK) {
+		err_set("cannot open state database '%s': %s", tmp.path,
+			tmp.h ? sqlite3_errmsg(tmp.h) : "out of memory");
+		sqlite3_close(tmp.h);
+		return -1;
+	}
+	sqlite3_busy_timeout(tmp.h, 5000);
+	int r = index_from_sqlite(&tmp, file, a, inv, stats, list);
+	sqlite3_close(tmp.h);
+	return r;
 }
 
 int db_inv_load(struct db *db, struct arena *a, struct hmap *out)

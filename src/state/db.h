@@ -48,6 +48,11 @@ int db_index_load(struct db *db, struct arena *a, struct hmap *inv, struct hmap 
 int db_index_prepare(struct db *db, struct arena *a, char **file, char **gen);
 int db_index_snapshot(const char *file, const char *gen, struct arena *a, struct hmap *inv,
 		      struct hmap *stats, struct inv_entry ***list);
+/* The SQLite half of db_index_load on a read-only connection of its own,
+ * for a thread other than the one using the db: file is the snapshot's
+ * name from db_index_prepare (the database's name and ".index"). */
+int db_index_load_apart(const char *file, struct arena *a, struct hmap *inv, struct hmap *stats,
+			struct inv_entry ***list);
 int db_stat_put(struct db *db, const struct stat_entry *e);
 int db_stat_del(struct db *db, const char *path);
 
