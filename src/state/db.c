@@ -13,11 +13,15 @@
 #include "lib/err.h"
 #include "state/db.h"
 
+/* the statements run once per resource, kept prepared (prep_hot) */
+enum { HOT_INV_PUT, HOT_INV_DEL, HOT_STAT_PUT, HOT_STAT_DEL, HOT_OUTCOME, DB_HOT_N };
+
 struct db {
 	sqlite3 *h;
 	char *path;
 	int checked;	/* passed quick_check, or unchanged since it last did */
 	int bumped;	/* this transaction changed the index generation already */
+	sqlite3_stmt *hot[DB_HOT_N];	/* prepared once: statements a pass runs per resource */
 };
 
 /* Append-only: each entry moves the schema one version forward. */
@@ -305,6 +309,8 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
+	for (int i = 0; i < DB_HOT_N; i++)
+		sqlite3_finalize(db->hot[i]);
 	/* the last connection checkpoints and removes the WAL on close */
 	if (sqlite3_close(db->h) == SQLITE_OK && db->checked)
 		stamp_write(db->path);
@@ -344,6 +350,30 @@ static int step_done(struct db *db, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, what);
+	return 0;
+}
+
+/* A statement of the hot set, prepared on first use and reset after each
+ * step (step_hot): preparing costs as much as running these small ones. */
+static sqlite3_stmt *prep_hot(struct db *db, int which, const char *sql)
+{
+	if (db->hot[which])
+		return db->hot[which];
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->hot[which], NULL) !=
+	    SQLITE_OK) {
+		db_fail(db, "preparing a statement");
+		db->hot[which] = NULL;
+	}
+	return db->hot[which];
+}
+
+static int step_hot(struct db *db, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
 		return db_fail(db, what);
 	return 0;
@@ -771,8 +801,9 @@ int db_inv_put(struct db *db, const struct inv_entry *e)
 {
 	if (index_bump(db) < 0)
 		return -1;
-	sqlite3_stmt *st = prep(db, "INSERT OR REPLACE INTO inventory(id, kind, path, type, created,"
-				" prune, digest, content, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	sqlite3_stmt *st = prep_hot(db, HOT_INV_PUT,
+				    "INSERT OR REPLACE INTO inventory(id, kind, path, type, created,"
+				    " prune, digest, content, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (!st)
 		return -1;
 	bind_text(st, 1, e->id);
@@ -784,18 +815,18 @@ int db_inv_put(struct db *db, const struct inv_entry *e)
 	bind_text(st, 7, e->digest ? e->digest : "");
 	bind_text(st, 8, e->content ? e->content : "");
 	sqlite3_bind_int(st, 9, e->order);
-	return step_done(db, st, "writing the inventory");
+	return step_hot(db, st, "writing the inventory");
 }
 
 int db_inv_del(struct db *db, const char *id)
 {
 	if (index_bump(db) < 0)
 		return -1;
-	sqlite3_stmt *st = prep(db, "DELETE FROM inventory WHERE id = ?");
+	sqlite3_stmt *st = prep_hot(db, HOT_INV_DEL, "DELETE FROM inventory WHERE id = ?");
 	if (!st)
 		return -1;
 	bind_text(st, 1, id);
-	return step_done(db, st, "writing the inventory");
+	return step_hot(db, st, "writing the inventory");
 }
 
 int db_stat_load(struct db *db, struct arena *a, struct hmap *out)
@@ -824,8 +855,9 @@ int db_stat_put(struct db *db, const struct stat_entry *e)
 {
 	if (index_bump(db) < 0)
 		return -1;
-	sqlite3_stmt *st = prep(db, "INSERT OR REPLACE INTO statcache(path, dev, ino, size, mtime_ns,"
-				" ctime_ns, oid) VALUES (?, ?, ?, ?, ?, ?, ?)");
+	sqlite3_stmt *st = prep_hot(db, HOT_STAT_PUT,
+				    "INSERT OR REPLACE INTO statcache(path, dev, ino, size, mtime_ns,"
+				    " ctime_ns, oid) VALUES (?, ?, ?, ?, ?, ?, ?)");
 	if (!st)
 		return -1;
 	bind_text(st, 1, e->path);
@@ -835,18 +867,18 @@ int db_stat_put(struct db *db, const struct stat_entry *e)
 	sqlite3_bind_int64(st, 5, e->mtime_ns);
 	sqlite3_bind_int64(st, 6, e->ctime_ns);
 	bind_text(st, 7, e->oid);
-	return step_done(db, st, "writing the stat cache");
+	return step_hot(db, st, "writing the stat cache");
 }
 
 int db_stat_del(struct db *db, const char *path)
 {
 	if (index_bump(db) < 0)
 		return -1;
-	sqlite3_stmt *st = prep(db, "DELETE FROM statcache WHERE path = ?");
+	sqlite3_stmt *st = prep_hot(db, HOT_STAT_DEL, "DELETE FROM statcache WHERE path = ?");
 	if (!st)
 		return -1;
 	bind_text(st, 1, path);
-	return step_done(db, st, "writing the stat cache");
+	return step_hot(db, st, "writing the stat cache");
 }
 
 int db_pass_add(struct db *db, struct pass_record *r)
@@ -881,15 +913,16 @@ int db_pass_add(struct db *db, struct pass_record *r)
 int db_outcome_add(struct db *db, int64_t pass_id, const char *res_id, const char *outcome,
 		   const char *detail)
 {
-	sqlite3_stmt *st = prep(db, "INSERT INTO outcomes(pass_id, res_id, outcome, detail)"
-				" VALUES (?, ?, ?, ?)");
+	sqlite3_stmt *st = prep_hot(db, HOT_OUTCOME,
+				    "INSERT INTO outcomes(pass_id, res_id, outcome, detail)"
+				    " VALUES (?, ?, ?, ?)");
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, pass_id);
 	bind_text(st, 2, res_id);
 	bind_text(st, 3, outcome);
 	bind_text(st, 4, detail);
-	return step_done(db, st, "recording history");
+	return step_hot(db, st, "recording history");
 }
 
 int db_backup_add(struct db *db, const char *path, const char *oid, int64_t when_ms,
