@@ -18,9 +18,9 @@ mkdir -p "$W/root/srv"
 pid=$!
 for _ in $(seq 1 600); do grep -q "applied:" "$W/log" 2>/dev/null && break; sleep 0.1; done
 sleep 3	# let the racily-clean stat entries settle
-rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+rss() { awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s%s %s KiB", n++ ? ", " : "", $1, $2}' "/proc/$pid/status"; }
 echo "agent with $n managed files (pid $pid)"
-echo "idle RSS after the first apply: $(rss) KiB"
+echo "idle RSS after the first apply: $(rss)"
 "$W/drift-latency" repair "$W/root/srv/bench/d0" 1000 1000
 # commit-to-applied: change one file in Git, trigger, time until it lands
 sed -i 's/key = 5$/key = 5 changed/' "$W/repo/files/d0/f5.conf"
@@ -32,4 +32,4 @@ c0=$(awk '/voluntary_ctxt_switches/ && !/non/ {print $2}' "/proc/$pid/status")
 sleep 60
 c1=$(awk '/voluntary_ctxt_switches/ && !/non/ {print $2}' "/proc/$pid/status")
 echo "idle wakeups in 60 s (voluntary context switches, poll interval 60 s): $((c1 - c0))"
-echo "idle RSS: $(rss) KiB"
+echo "idle RSS: $(rss)"

@@ -40,6 +40,8 @@
 #define FLAP_BACKOFF_MIN_MS 1000	/* ...back off, doubling up to the max */
 #define FLAP_BACKOFF_MAX_MS (15 * 60 * 1000)
 #define POISON_LIMIT 3		/* crashes on one revision before it is skipped */
+#define TRIM_AFTER 256		/* a repair of more resources gives its memory back */
+#define DB_CACHE_KIB 512	/* SQLite's page cache (2 MiB by default) */
 
 struct flap {
 	int64_t window_start;
@@ -320,6 +322,10 @@ out:
 	fleet_note_pass(a->fleet, p ? p : a->cur, ret == 1 ? "rejected" : ret < 0 ? "failed" : NULL);
 	poison_leave(a, oid);
 	pass_free(p);
+	/* drift repair plans again from the resources: the changes can go */
+	if (a->cur)
+		pass_drop_plan(a->cur);
+	db_release_memory(a->db);
 	malloc_trim(0);	/* give the previous revision's memory back */
 	return ret;
 }
@@ -486,8 +492,10 @@ static void repair_dirty(struct agent *a)
 	for (size_t i = 0; i < p->nchanges; i++)
 		work |= p->changes[i].action != ACT_NONE || p->changes[i].drifted ||
 			p->changes[i].outcome == OUT_FAILED;
-	if (!work)
+	if (!work) {
+		pass_drop_plan(p);
 		return;	/* our own writes, or a touch that changed nothing we manage */
+	}
 	struct buf *before = xcalloc(p->nchanges, sizeof(*before));
 	for (size_t i = 0; i < p->nchanges; i++)
 		describe(&before[i], &p->changes[i]);
@@ -584,6 +592,12 @@ static void repair_dirty(struct agent *a)
 	for (size_t i = 0; i < p->nchanges; i++)
 		buf_release(&before[i]);
 	free(before);
+	pass_drop_plan(p);
+	if (n > TRIM_AFTER) {
+		/* a large repair (everything, after a resume) */
+		db_release_memory(a->db);
+		malloc_trim(0);
+	}
 	if (rewatch)
 		watch_cur(a);
 }
@@ -1005,6 +1019,8 @@ int cmd_agent(int argc, char **argv)
 		alog("agent: %s", rebuilt);
 		free(rebuilt);
 	}
+	if (db_cache_limit(a.db, DB_CACHE_KIB) < 0)
+		alog("agent: %s", err_msg());
 	a.cache_dir = xasprintf("%s/git", a.o.state);
 	srandom((unsigned)(getpid() ^ wall_ms()));
 

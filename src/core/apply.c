@@ -20,12 +20,20 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Room for n more changes: pass_plan reserves what it will add, so a plan
+ * of many resources has no doubling slack and no copy on the way. */
+static void changes_reserve(struct pass *p, size_t n)
+{
+	if (p->capchanges - p->nchanges >= n)
+		return;
+	p->capchanges = p->nchanges + n;
+	p->changes = xrealloc(p->changes, p->capchanges * sizeof(*p->changes));
+}
+
 static struct change *add_change(struct pass *p, struct resource *res)
 {
-	if (p->nchanges == p->capchanges) {
-		p->capchanges = p->capchanges ? p->capchanges * 2 : 64;
-		p->changes = xrealloc(p->changes, p->capchanges * sizeof(*p->changes));
-	}
+	if (p->nchanges == p->capchanges)
+		changes_reserve(p, p->capchanges ? p->capchanges : 64);
 	struct change *c = &p->changes[p->nchanges++];
 	memset(c, 0, sizeof(*c));
 	c->res = res;
@@ -304,6 +312,21 @@ static void changes_reset(struct pass *p)
 	}
 }
 
+void pass_drop_plan(struct pass *p)
+{
+	for (size_t i = 0; i < p->nchanges; i++) {
+		buf_release(&p->changes[i].what);
+		buf_release(&p->changes[i].diff);
+		free(p->changes[i].error);
+	}
+	free(p->changes);
+	p->changes = NULL;
+	p->nchanges = p->capchanges = 0;
+	free(p->staged);
+	p->staged = NULL;
+	pass_memo_reset(p);
+}
+
 int pass_plan_subset(struct pass *p, struct resource **list, size_t n)
 {
 	changes_reset(p);
@@ -561,6 +584,8 @@ int pass_plan(struct pass *p, struct db *db)
 			sweep_temps(p);
 	}
 	struct prestat *pre = preloaded(p) ? NULL : prestat(p);
+	if (!p->incremental)
+		changes_reserve(p, p->nres);	/* one each; renames add a prune */
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
 		struct inv_entry *inv = hmap_get(&p->inv, res->id);
@@ -583,9 +608,13 @@ int pass_plan(struct pass *p, struct db *db)
 	/* prune: what the inventory holds that Git no longer declares */
 	size_t first_prune = p->nchanges;
 	int nprune = 0;
-	size_t it = 0;
+	size_t it = 0, unseen = 0;
 	const char *key;
 	void *val;
+	while (hmap_next(&p->inv, &it, &key, &val))
+		unseen += !((struct inv_entry *)val)->seen;
+	changes_reserve(p, unseen);
+	it = 0;
 	while (hmap_next(&p->inv, &it, &key, &val)) {
 		struct inv_entry *e = val;
 		if (!e->seen)

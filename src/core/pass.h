@@ -77,6 +77,9 @@ int pass_apply(struct pass *p);		/* carry out the plan */
 /* Plan only the given resources of an already planned pass (drift repair):
  * earlier changes are dropped. */
 int pass_plan_subset(struct pass *p, struct resource **list, size_t n);
+/* Free the changes of the last plan and the per-plan memo (the counts stay):
+ * a pass kept for drift repair needs neither until it plans again. */
+void pass_drop_plan(struct pass *p);
 /* Record the pass (inventory, stat cache, history, status) in one transaction;
  * a pass that changed nothing writes nothing. */
 int pass_record(struct pass *p, const char *command);

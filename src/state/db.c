@@ -318,6 +318,18 @@ void db_close(struct db *db)
 	free(db);
 }
 
+int db_cache_limit(struct db *db, int kib)
+{
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d;", kib);
+	return db_exec(db, sql);
+}
+
+void db_release_memory(struct db *db)
+{
+	sqlite3_db_release_memory(db->h);
+}
+
 int db_begin(struct db *db)
 {
 	db->bumped = 0;

@@ -11,6 +11,10 @@ struct db;
 /* Open (creating and migrating) STATE/driftless.db in WAL mode, synchronous=FULL. */
 int db_open(struct db **out, const char *state_dir);
 void db_close(struct db *db);
+/* A long-running holder (the agent): SQLite's page cache at most kib KiB,
+ * and the pages it holds between transactions given back. */
+int db_cache_limit(struct db *db, int kib);
+void db_release_memory(struct db *db);
 /* For the lock holder: the same, but a database that is corrupt, not a
  * database, or not a regular file is moved aside with a timestamp and
  * rebuilt; then *rebuilt says so (heap string) and meta 'rebuilt' is set. */
