@@ -637,6 +637,7 @@ int cmd_apply(int argc, char **argv)
 		       p->counts[OUT_SKIPPED], (long long)ms);
 	}
 	ret = p->counts[OUT_FAILED] || p->counts[OUT_SKIPPED] ? EXIT_ERR : EXIT_OK;
+	pass_drop_plan(p);	/* before the cache is written: peak memory is one of them */
 out:
 	run_release(&r);
 	return ret;

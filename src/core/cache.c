@@ -98,20 +98,48 @@ static void cache_key(struct pass *p, struct buf *key)
 	}
 }
 
+/* write b out and empty it; 0, or -1 with errno */
+static int flush_to(int fd, struct buf *b)
+{
+	size_t off = 0;
+	while (off < b->len) {
+		ssize_t w = write(fd, b->ptr + off, b->len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		off += (size_t)w;
+	}
+	buf_reset(b);
+	return 0;
+}
+
+#define CACHE_FLUSH (1u << 20)	/* written a MiB at a time: peak memory is not the file */
+
 int cache_store(struct pass *p, const char *state_dir)
 {
 	struct buf b = BUF_INIT, key = BUF_INIT;
 	struct hmap index;
-	int ret = -1;
+	int ret = -1, failed = 0;
+	char *dir = xasprintf("%s/cache", state_dir);
+	char *tmp = xasprintf("%s/desired.bin.tmp", dir);
+	char *file = xasprintf("%s/desired.bin", dir);
 
 	hmap_init(&index);
+	mkdir(dir, 0700);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err_set_errno("cannot write '%s'", tmp);
+		goto out;
+	}
+	hmap_reserve(&index, p->nres);
 	for (size_t i = 0; i < p->nres; i++)
 		hmap_put(&index, p->res[i]->id, (void *)(uintptr_t)(i + 1));
 	cache_key(p, &key);
 	buf_adds(&b, CACHE_MAGIC);
 	put_str(&b, key.ptr, key.len);
 	put_u32(&b, (uint32_t)p->nres);
-	for (size_t i = 0; i < p->nres; i++) {
+	for (size_t i = 0; i < p->nres && !failed; i++) {
 		struct resource *r = p->res[i];
 		const struct kind *k = r->kind;
 		put_cstr(&b, k->name);
@@ -165,28 +193,18 @@ int cache_store(struct pass *p, const char *state_dir)
 					put_cstr(&b, l[j]);
 			}
 		}
-	}
-	char *dir = xasprintf("%s/cache", state_dir);
-	char *tmp = xasprintf("%s/desired.bin.tmp", dir);
-	char *file = xasprintf("%s/desired.bin", dir);
-	mkdir(dir, 0700);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err_set_errno("cannot write '%s'", tmp);
-		goto out;
-	}
-	size_t off = 0;
-	while (off < b.len) {
-		ssize_t w = write(fd, b.ptr + off, b.len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;
-		off += (size_t)w;
+		if (b.len >= CACHE_FLUSH && flush_to(fd, &b) < 0)
+			failed = 1;
 	}
 	/* a lost cache only costs a parse; no fsync needed for correctness,
 	 * and a torn file fails its checks and is a miss */
-	if (close(fd) < 0 || off != b.len || rename(tmp, file) < 0) {
+	if (failed || flush_to(fd, &b) < 0) {
+		err_set_errno("cannot write '%s'", file);
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) < 0 || rename(tmp, file) < 0) {
 		err_set_errno("cannot write '%s'", file);
 		unlink(tmp);
 		goto out;
