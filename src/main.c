@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The command table: driftless COMMAND [ARGS]. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include "cmd/cmd.h"
@@ -39,6 +40,10 @@ static void usage(FILE *fp)
 
 int main(int argc, char **argv)
 {
+	/* one malloc arena: the few helper threads are short and allocate
+	 * little, and each extra arena reserves 64 MiB of address space, which
+	 * counts against an RLIMIT_AS memory cap */
+	mallopt(M_ARENA_MAX, 1);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -10,6 +10,7 @@
 #include "core/pass.h"
 #include "lib/err.h"
 #include "lib/semver.h"
+#include "lib/thread.h"
 #include "source/git.h"
 #include "state/db.h"
 
@@ -413,7 +414,7 @@ static struct prestat *prestat(struct pass *p)
 	pthread_t *tids = xcalloc(nthreads, sizeof(*tids));
 	size_t started = 0;
 	for (; started < nthreads; started++)
-		if (pthread_create(&tids[started], NULL, prestat_thread, &job))
+		if (thread_start(&tids[started], prestat_thread, &job, 0))
 			break;
 	prestat_run(&job);
 	for (size_t t = 0; t < started; t++)
@@ -477,7 +478,7 @@ static void *preload_thread(void *arg)
 	free(list);
 	pthread_mutex_lock(&pl->mu);
 	for (pl->nthreads = 1; ok && pl->nthreads < pl->want; pl->nthreads++)
-		if (pthread_create(&pl->tids[pl->nthreads], NULL, prestat_thread, &pl->job))
+		if (thread_start(&pl->tids[pl->nthreads], prestat_thread, &pl->job, 0))
 			break;
 	pl->ready = ok ? 1 : -1;
 	pthread_cond_signal(&pl->cv);
@@ -508,7 +509,7 @@ int pass_preload(struct pass *p, struct db *db)
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_cond_init(&pl->cv, NULL);
 	fs_has_openat2();	/* decided once, before any thread asks */
-	if (pthread_create(&pl->tids[0], NULL, preload_thread, pl)) {
+	if (thread_start(&pl->tids[0], preload_thread, pl, 0)) {
 		pthread_mutex_destroy(&pl->mu);
 		pthread_cond_destroy(&pl->cv);
 		arena_release(&pl->arena);

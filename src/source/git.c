@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include "core/model.h"
 #include "lib/err.h"
+#include "lib/thread.h"
 #include "lib/sshsig.h"
 #include "lib/semver.h"
 #include "source/git.h"
@@ -112,13 +113,8 @@ static void *warmup_thread(void *arg)
 void gitsrc_warmup(void)
 {
 	pthread_t t;
-	pthread_attr_t attr;
-	if (pthread_attr_init(&attr))
-		return;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, warmup_thread, NULL))
+	if (thread_start(&t, warmup_thread, NULL, 1))
 		lib_init();
-	pthread_attr_destroy(&attr);
 }
 
 const char *gitsrc_version(void)
