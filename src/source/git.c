@@ -98,23 +98,44 @@ static void lib_init_once(void)
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
 }
 
+/* the warm-up thread, joined by the first user or at exit: its thread
+ * locals (OpenSSL's, through libssh2) are gone before the process is */
+static pthread_t warm_thread;
+static int warm_running;
+
+static void warmup_join(void)
+{
+	if (!warm_running)
+		return;
+	warm_running = 0;
+	pthread_join(warm_thread, NULL);
+}
+
+/* Called on the main thread only; the warm-up thread calls pthread_once. */
 static void lib_init(void)
 {
+	warmup_join();
 	pthread_once(&lib_once, lib_init_once);
 }
 
 static void *warmup_thread(void *arg)
 {
 	(void)arg;
-	lib_init();
+	pthread_once(&lib_once, lib_init_once);
 	return NULL;
 }
 
 void gitsrc_warmup(void)
 {
-	pthread_t t;
-	if (thread_start(&t, warmup_thread, NULL, 1))
-		lib_init();
+	static int registered;
+	if (warm_running)
+		return;
+	if (!registered) {
+		registered = 1;
+		atexit(warmup_join);
+	}
+	if (thread_start(&warm_thread, warmup_thread, NULL, 0) == 0)
+		warm_running = 1;
 }
 
 const char *gitsrc_version(void)
