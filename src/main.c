@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cmd/cmd.h"
+#include "source/git.h"
 
 struct command {
 	const char *name;
@@ -54,9 +55,13 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv + 1);
-	for (const struct command *c = commands; c->name; c++)
-		if (!strcmp(c->name, argv[1]))
-			return c->fn(argc - 1, argv + 1);
+	for (const struct command *c = commands; c->name; c++) {
+		if (strcmp(c->name, argv[1]))
+			continue;
+		int ret = c->fn(argc - 1, argv + 1);
+		gitsrc_warmup_wait();	/* before exit handlers unload what it uses */
+		return ret;
+	}
 	fprintf(stderr, "error: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -250,4 +250,14 @@ test_expect_success 'usage errors exit 64' '
 	expect_exit 64 dl plan --root "$ROOT" --state "$STATE"
 '
 
+test_expect_success 'a command that stops at once (a bad config) never dies while libgit2 starts' '
+	printf "source:\n  timeout: soon\n" >badcfg.yaml &&
+	for i in $(seq 1 40); do
+		rc=0
+		"$DRIFTLESS" apply --repo repo -c badcfg.yaml --root "$ROOT" --state "$STATE" \
+			>/dev/null 2>&1 || rc=$?
+		test "$rc" -lt 128 || { echo "run $i died with $rc"; return 1; }
+	done
+'
+
 test_done

@@ -98,12 +98,13 @@ static void lib_init_once(void)
 	git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
 }
 
-/* the warm-up thread, joined by the first user or at exit: its thread
- * locals (OpenSSL's, through libssh2) are gone before the process is */
+/* the warm-up thread, joined by the first user or by main() before it
+ * returns: never running while exit handlers (ours, OpenSSL's) tear the
+ * libraries down, and its thread locals are gone before the process is */
 static pthread_t warm_thread;
 static int warm_running;
 
-static void warmup_join(void)
+void gitsrc_warmup_wait(void)
 {
 	if (!warm_running)
 		return;
@@ -114,7 +115,7 @@ static void warmup_join(void)
 /* Called on the main thread only; the warm-up thread calls pthread_once. */
 static void lib_init(void)
 {
-	warmup_join();
+	gitsrc_warmup_wait();
 	pthread_once(&lib_once, lib_init_once);
 }
 
@@ -127,13 +128,8 @@ static void *warmup_thread(void *arg)
 
 void gitsrc_warmup(void)
 {
-	static int registered;
 	if (warm_running)
 		return;
-	if (!registered) {
-		registered = 1;
-		atexit(warmup_join);
-	}
 	if (thread_start(&warm_thread, warmup_thread, NULL, 0) == 0)
 		warm_running = 1;
 }

@@ -35,6 +35,8 @@ int gitsrc_open(struct gitsrc **out, const char *cache_dir, const char *url);
  * thread of its own, to overlap with other start-up work; the first
  * gitsrc_* call that needs it waits for it. */
 void gitsrc_warmup(void);
+/* Wait for that thread, if it runs (main() does, before it returns). */
+void gitsrc_warmup_wait(void);
 void gitsrc_free(struct gitsrc *g);
 
 /* 1 when a libgit2 failure since the last call came from damage in the

@@ -221,7 +221,7 @@ static void test_webhook__constant_time(void **state)
 	set(&hf, "X-Gitlab-Token", first);
 	set(&hl, "X-Gitlab-Token", last);
 	double best_f = 1e18, best_l = 1e18;
-	for (int round = 0; round < 7; round++) {
+	for (int round = 0; round < 25; round++) {	/* the best of many: a shared machine */
 		double f = time_token(&w, &hf, 300), l = time_token(&w, &hl, 300);
 		best_f = f < best_f ? f : best_f;
 		best_l = l < best_l ? l : best_l;
