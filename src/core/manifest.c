@@ -965,6 +965,7 @@ int manifest_parse(struct pass *p, const char *file, const char *data, size_t le
 	struct load l = { .p = p, .file = arena_strdup(&p->arena, file) };
 	size_t before = p->diag.n;
 	parse_file(&l, data, len);
+	free(l.npos);
 	return p->diag.n > before ? -1 : 0;
 }
 
@@ -983,6 +984,7 @@ int manifest_parse_layered(struct pass *p, const char *dir, const char *layer, s
 		parse_file(&l, data, len);
 		layer_check_hits(&ly, &p->diag);
 	}
+	free(l.npos);
 	arena_release(&l.layer_arena);
 	return p->diag.n > before ? -1 : 0;
 }
