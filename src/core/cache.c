@@ -58,6 +58,20 @@ static void stat_key(struct buf *b, const struct fsroot *root, const char *path)
 		buf_addf(b, "%s -\n", path);
 }
 
+/* host variables are not in the commit: their values go into a cache key */
+static void vars_key(const struct vars *v, struct buf *key)
+{
+	if (!v) {
+		buf_adds(key, "vars -\n");
+		return;
+	}
+	buf_addf(key, "host %zu:%s %zu:%s %zu:%s\n", strlen(v->host_name), v->host_name,
+		 strlen(v->host_os), v->host_os, strlen(v->host_arch), v->host_arch);
+	for (size_t i = 0; i < v->n; i++)
+		buf_addf(key, "var %zu:%s %zu:%s\n", strlen(v->keys[i]), v->keys[i],
+			 strlen(v->vals[i]), v->vals[i]);
+}
+
 static void cache_key(struct pass *p, struct buf *key)
 {
 	const struct policy *pol = p->policy;
@@ -85,17 +99,7 @@ static void cache_key(struct pass *p, struct buf *key)
 			 st.st_mtim.tv_nsec, (long long)st.st_size);
 	else
 		buf_addf(key, "identity %s -\n", p->identity_file ? p->identity_file : "");
-	/* host variables are not in the commit: their values are part of the key */
-	const struct vars *v = p->vars;
-	if (v) {
-		buf_addf(key, "host %zu:%s %zu:%s %zu:%s\n", strlen(v->host_name), v->host_name,
-			 strlen(v->host_os), v->host_os, strlen(v->host_arch), v->host_arch);
-		for (size_t i = 0; i < v->n; i++)
-			buf_addf(key, "var %zu:%s %zu:%s\n", strlen(v->keys[i]), v->keys[i],
-				 strlen(v->vals[i]), v->vals[i]);
-	} else {
-		buf_adds(key, "vars -\n");
-	}
+	vars_key(p->vars, key);
 }
 
 /* write b out and empty it; 0, or -1 with errno */
@@ -491,16 +495,7 @@ static void parse_key(const struct pass *p, struct buf *key)
 		buf_addf(key, "kind %s\n", pol->kinds[i]);
 	buf_addf(key, "kinds %d setid %d max %llu\n", pol->kinds_set, pol->allow_setid,
 		 (unsigned long long)pol->max_file_size);
-	const struct vars *v = p->vars;
-	if (v) {
-		buf_addf(key, "host %zu:%s %zu:%s %zu:%s\n", strlen(v->host_name), v->host_name,
-			 strlen(v->host_os), v->host_os, strlen(v->host_arch), v->host_arch);
-		for (size_t i = 0; i < v->n; i++)
-			buf_addf(key, "var %zu:%s %zu:%s\n", strlen(v->keys[i]), v->keys[i],
-				 strlen(v->vals[i]), v->vals[i]);
-	} else {
-		buf_adds(key, "vars -\n");
-	}
+	vars_key(p->vars, key);
 }
 
 /* One resource as the parser left it: no digest, dependencies by name. */
