@@ -105,15 +105,8 @@ static void cache_key(struct pass *p, struct buf *key)
 /* write b out and empty it; 0, or -1 with errno */
 static int flush_to(int fd, struct buf *b)
 {
-	size_t off = 0;
-	while (off < b->len) {
-		ssize_t w = write(fd, b->ptr + off, b->len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		off += (size_t)w;
-	}
+	if (fs_write_all(fd, b->ptr ? b->ptr : "", b->len) < 0)
+		return -1;
 	buf_reset(b);
 	return 0;
 }

@@ -583,7 +583,7 @@ static int fs_sync_dir(int dirfd, const char *path)
 	return 0;
 }
 
-static int fs_write_all(int fd, const void *data, size_t len)
+int fs_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 	ssize_t n;

@@ -67,6 +67,8 @@ int fs_open_parent(const struct fsroot *r, const char *path, const char **base);
 /* Read a whole regular file (refusing anything else, a symlink included,
  * and anything over max bytes), appending it to out on success only. */
 int fs_read(const struct fsroot *r, const char *path, size_t max, struct buf *out);
+/* All of data to fd, through EINTR and short writes: 0, or -1 with errno. */
+int fs_write_all(int fd, const void *data, size_t len);
 
 /* Read the target of a symlink, appending it to out on success only. */
 int fs_readlink(const struct fsroot *r, const char *path, struct buf *out);

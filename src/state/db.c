@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "lib/err.h"
+#include "lib/fs.h"
 #include "state/db.h"
 
 /* the statements run once per resource, kept prepared (prep_hot) */
@@ -555,15 +556,7 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 	 * costs a read from SQLite, so neither fsync nor rename is needed */
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
-		size_t off = 0;
-		while (off < b.len) {
-			ssize_t w = write(fd, b.ptr + off, b.len - off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			off += (size_t)w;
-		}
+		(void)fs_write_all(fd, b.ptr, b.len);
 		close(fd);
 	}
 	buf_release(&b);
