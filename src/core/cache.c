@@ -17,30 +17,10 @@
 #include "core/pass.h"
 #include "core/vars.h"
 #include "lib/err.h"
+#include "lib/flat.h"
 
 #define CACHE_MAGIC "DLCACHE3"
 #define CACHE_MAX (512u << 20)
-
-static void put_u32(struct buf *b, uint32_t v)
-{
-	buf_add(b, &v, sizeof(v));
-}
-
-static void put_str(struct buf *b, const char *s, size_t len)
-{
-	if (!s) {
-		put_u32(b, UINT32_MAX);
-		return;
-	}
-	put_u32(b, (uint32_t)len);
-	buf_add(b, s, len);
-	buf_add(b, "", 1);	/* so the loader can point into the file */
-}
-
-static void put_cstr(struct buf *b, const char *s)
-{
-	put_str(b, s, s ? strlen(s) : 0);
-}
 
 static int is_string_field(enum field_type t)
 {
@@ -134,60 +114,60 @@ int cache_store(struct pass *p, const char *state_dir)
 		hmap_put(&index, p->res[i]->id, (void *)(uintptr_t)(i + 1));
 	cache_key(p, &key);
 	buf_adds(&b, CACHE_MAGIC);
-	put_str(&b, key.ptr, key.len);
-	put_u32(&b, (uint32_t)p->nres);
+	flat_put_str(&b, key.ptr, key.len);
+	flat_put_u32(&b, (uint32_t)p->nres);
 	for (size_t i = 0; i < p->nres && !failed; i++) {
 		struct resource *r = p->res[i];
 		const struct kind *k = r->kind;
-		put_cstr(&b, k->name);
-		put_cstr(&b, r->name);
-		put_cstr(&b, r->id);
-		put_cstr(&b, r->pos.file);
-		put_u32(&b, (uint32_t)r->pos.line);
-		put_u32(&b, (uint32_t)r->pos.col);
-		put_u32(&b, (uint32_t)r->doc_index);
-		put_cstr(&b, r->manifest);
-		put_cstr(&b, r->manifest_dir);
-		put_cstr(&b, r->path);
-		put_u32(&b, (uint32_t)r->drift);
-		put_u32(&b, (uint32_t)r->prune);
-		put_u32(&b, (uint32_t)r->adopt);
-		put_u32(&b, r->parent ? (uint32_t)(uintptr_t)hmap_get(&index, r->parent->id) : 0);
+		flat_put_cstr(&b, k->name);
+		flat_put_cstr(&b, r->name);
+		flat_put_cstr(&b, r->id);
+		flat_put_cstr(&b, r->pos.file);
+		flat_put_u32(&b, (uint32_t)r->pos.line);
+		flat_put_u32(&b, (uint32_t)r->pos.col);
+		flat_put_u32(&b, (uint32_t)r->doc_index);
+		flat_put_cstr(&b, r->manifest);
+		flat_put_cstr(&b, r->manifest_dir);
+		flat_put_cstr(&b, r->path);
+		flat_put_u32(&b, (uint32_t)r->drift);
+		flat_put_u32(&b, (uint32_t)r->prune);
+		flat_put_u32(&b, (uint32_t)r->adopt);
+		flat_put_u32(&b, r->parent ? (uint32_t)(uintptr_t)hmap_get(&index, r->parent->id) : 0);
 		buf_add(&b, r->digest, sizeof(r->digest));
-		put_u32(&b, (uint32_t)r->order);
+		flat_put_u32(&b, (uint32_t)r->order);
 		/* positions of fields a layer's patch wrote (capture must not edit
 		 * the manifest for those); the others are in the manifest */
 		uint32_t nforeign = 0;
 		for (size_t f = 0; r->fpos && k->fields[f].name; f++)
 			nforeign += r->fpos[f].file && r->manifest && strcmp(r->fpos[f].file, r->manifest);
-		put_u32(&b, nforeign);
+		flat_put_u32(&b, nforeign);
 		for (size_t f = 0; nforeign && k->fields[f].name; f++) {
 			if (!r->fpos[f].file || !r->manifest || !strcmp(r->fpos[f].file, r->manifest))
 				continue;
-			put_u32(&b, (uint32_t)f);
-			put_cstr(&b, r->fpos[f].file);
-			put_u32(&b, (uint32_t)r->fpos[f].line);
-			put_u32(&b, (uint32_t)r->fpos[f].col);
+			flat_put_u32(&b, (uint32_t)f);
+			flat_put_cstr(&b, r->fpos[f].file);
+			flat_put_u32(&b, (uint32_t)r->fpos[f].line);
+			flat_put_u32(&b, (uint32_t)r->fpos[f].col);
 		}
-		put_u32(&b, (uint32_t)r->ndeps);
+		flat_put_u32(&b, (uint32_t)r->ndeps);
 		for (size_t d = 0; d < r->ndeps; d++)
-			put_u32(&b, (uint32_t)(uintptr_t)hmap_get(&index, r->deps[d]->id));
+			flat_put_u32(&b, (uint32_t)(uintptr_t)hmap_get(&index, r->deps[d]->id));
 		/* the spec: raw bytes, then every pointer the field table knows */
 		buf_add(&b, r->spec, k->spec_size);
 		for (const struct field *f = k->fields; f->name; f++) {
 			const char *slot = (const char *)r->spec + f->offset;
 			if (is_string_field(f->type))
-				put_cstr(&b, *(const char *const *)slot);
+				flat_put_cstr(&b, *(const char *const *)slot);
 			else if (f->type == FIELD_TEXT)
-				put_str(&b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
+				flat_put_str(&b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
 			else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
 				const char *const *l = *(const char *const *const *)slot;
 				size_t n = 0;
 				while (l && l[n])
 					n++;
-				put_u32(&b, l ? (uint32_t)n : UINT32_MAX);
+				flat_put_u32(&b, l ? (uint32_t)n : UINT32_MAX);
 				for (size_t j = 0; j < n; j++)
-					put_cstr(&b, l[j]);
+					flat_put_cstr(&b, l[j]);
 			}
 		}
 		if (b.len >= CACHE_FLUSH && flush_to(fd, &b) < 0)
@@ -215,41 +195,6 @@ out:
 	buf_release(&key);
 	hmap_release(&index);
 	return ret;
-}
-
-struct reader {
-	const char *p, *end;
-	int bad;
-};
-
-static uint32_t get_u32(struct reader *r)
-{
-	uint32_t v = 0;
-	if (r->end - r->p < 4) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->p, 4);
-	r->p += 4;
-	return v;
-}
-
-/* A string of the file, in place: the loader keeps the whole file in the
- * pass's arena, and every string is stored with its terminator. */
-static const char *get_str(struct reader *r, size_t *len)
-{
-	uint32_t n = get_u32(r);
-	if (r->bad || n == UINT32_MAX)
-		return NULL;
-	if ((size_t)(r->end - r->p) <= n || r->p[n] != '\0') {
-		r->bad = 1;
-		return NULL;
-	}
-	const char *s = r->p;
-	r->p += (size_t)n + 1;
-	if (len)
-		*len = n;
-	return s;
 }
 
 /* The whole file, read with one read into the arena, or NULL. */
@@ -289,13 +234,13 @@ int cache_load(struct pass *p, const char *state_dir)
 	char *data = slurp(file, &p->arena, &size);
 	if (!data || memcmp(data, CACHE_MAGIC, 8))
 		goto out;
-	struct reader r = { data + 8, data + size, 0 };
+	struct flat r = { data + 8, data + size, 0 };
 	cache_key(p, &key);
 	size_t klen = 0;
-	const char *k = get_str(&r, &klen);
+	const char *k = flat_str(&r, &klen);
 	if (!k || klen != key.len || memcmp(k, key.ptr, klen))
 		goto out;
-	uint32_t count = get_u32(&r);
+	uint32_t count = flat_u32(&r);
 	if (r.bad || count > 10000000)
 		goto out;
 	hmap_reserve(&p->by_id, count);
@@ -305,26 +250,26 @@ int cache_load(struct pass *p, const char *state_dir)
 	uint32_t *ndeps = xcalloc(count + 1, sizeof(*ndeps));
 	uint32_t *parents = xcalloc(count + 1, sizeof(*parents));
 	for (uint32_t i = 0; i < count && !r.bad; i++) {
-		const char *kname = get_str(&r, NULL);
+		const char *kname = flat_str(&r, NULL);
 		const struct kind *kk = kname ? kind_find(kname) : NULL;
 		if (!kk) {
 			r.bad = 1;
 			break;
 		}
 		struct resource *res = pass_new_resource(p, kk);
-		res->name = get_str(&r, NULL);
-		res->id = get_str(&r, NULL);
-		res->pos.file = get_str(&r, NULL);
-		res->pos.line = (int)get_u32(&r);
-		res->pos.col = (int)get_u32(&r);
-		res->doc_index = (int)get_u32(&r);
-		res->manifest = get_str(&r, NULL);
-		res->manifest_dir = get_str(&r, NULL);
-		res->path = get_str(&r, NULL);
-		res->drift = (int)get_u32(&r);
-		res->prune = (int)get_u32(&r);
-		res->adopt = (int)get_u32(&r);
-		parents[i] = get_u32(&r);
+		res->name = flat_str(&r, NULL);
+		res->id = flat_str(&r, NULL);
+		res->pos.file = flat_str(&r, NULL);
+		res->pos.line = (int)flat_u32(&r);
+		res->pos.col = (int)flat_u32(&r);
+		res->doc_index = (int)flat_u32(&r);
+		res->manifest = flat_str(&r, NULL);
+		res->manifest_dir = flat_str(&r, NULL);
+		res->path = flat_str(&r, NULL);
+		res->drift = (int)flat_u32(&r);
+		res->prune = (int)flat_u32(&r);
+		res->adopt = (int)flat_u32(&r);
+		parents[i] = flat_u32(&r);
 		if (r.end - r.p < (ptrdiff_t)sizeof(res->digest)) {
 			r.bad = 1;
 			break;
@@ -332,8 +277,8 @@ int cache_load(struct pass *p, const char *state_dir)
 		memcpy(res->digest, r.p, sizeof(res->digest));
 		res->digest[sizeof(res->digest) - 1] = '\0';
 		r.p += sizeof(res->digest);
-		res->order = (int)get_u32(&r);
-		uint32_t nforeign = get_u32(&r), nfields = 0;
+		res->order = (int)flat_u32(&r);
+		uint32_t nforeign = flat_u32(&r), nfields = 0;
 		while (kk->fields[nfields].name)
 			nfields++;
 		if (r.bad || nforeign > nfields) {
@@ -343,16 +288,16 @@ int cache_load(struct pass *p, const char *state_dir)
 		if (nforeign)
 			res->fpos = arena_alloc(&p->arena, (nfields + 1) * sizeof(*res->fpos));
 		for (uint32_t j = 0; j < nforeign && !r.bad; j++) {
-			uint32_t f = get_u32(&r);
-			const char *from = get_str(&r, NULL);
-			int line = (int)get_u32(&r), col = (int)get_u32(&r);
+			uint32_t f = flat_u32(&r);
+			const char *from = flat_str(&r, NULL);
+			int line = (int)flat_u32(&r), col = (int)flat_u32(&r);
 			if (f >= nfields || !from) {
 				r.bad = 1;
 				break;
 			}
 			res->fpos[f] = (struct srcpos){ from, line, col };
 		}
-		uint32_t nd = get_u32(&r);
+		uint32_t nd = flat_u32(&r);
 		if (r.bad || nd > count) {
 			r.bad = 1;
 			break;
@@ -373,14 +318,14 @@ int cache_load(struct pass *p, const char *state_dir)
 		for (const struct field *f = kk->fields; f->name; f++) {
 			char *slot = (char *)res->spec + f->offset;
 			if (is_string_field(f->type)) {
-				*(const char **)slot = get_str(&r, NULL);
+				*(const char **)slot = flat_str(&r, NULL);
 			} else if (f->type == FIELD_TEXT) {
 				struct text *t = (struct text *)slot;
 				size_t len = 0;
-				t->ptr = get_str(&r, &len);
+				t->ptr = flat_str(&r, &len);
 				t->len = len;
 			} else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
-				uint32_t cnt = get_u32(&r);
+				uint32_t cnt = flat_u32(&r);
 				const char **l = NULL;
 				if (cnt != UINT32_MAX && !r.bad) {
 					if (cnt > (uint32_t)(r.end - r.p) / 4) {
@@ -389,7 +334,7 @@ int cache_load(struct pass *p, const char *state_dir)
 					}
 					l = arena_alloc(&p->arena, ((size_t)cnt + 1) * sizeof(*l));
 					for (uint32_t j = 0; j < cnt && !r.bad; j++)
-						if (!(l[j] = get_str(&r, NULL)))
+						if (!(l[j] = flat_str(&r, NULL)))
 							r.bad = 1;
 				}
 				*(const char ***)slot = l;
@@ -498,52 +443,52 @@ static void put_parsed(struct buf *b, const struct resource *r, const struct src
 	size_t nf = 0, present = 0;
 	while (k->fields[nf].name)
 		nf++;
-	put_cstr(b, k->name);
-	put_cstr(b, r->name);
-	put_u32(b, (uint32_t)r->pos.line);
-	put_u32(b, (uint32_t)r->pos.col);
-	put_u32(b, (uint32_t)name_pos->line);
-	put_u32(b, (uint32_t)name_pos->col);
-	put_u32(b, (uint32_t)r->doc_index);
-	put_u32(b, (uint32_t)r->drift);
-	put_u32(b, (uint32_t)r->prune);
-	put_u32(b, (uint32_t)r->adopt);
+	flat_put_cstr(b, k->name);
+	flat_put_cstr(b, r->name);
+	flat_put_u32(b, (uint32_t)r->pos.line);
+	flat_put_u32(b, (uint32_t)r->pos.col);
+	flat_put_u32(b, (uint32_t)name_pos->line);
+	flat_put_u32(b, (uint32_t)name_pos->col);
+	flat_put_u32(b, (uint32_t)r->doc_index);
+	flat_put_u32(b, (uint32_t)r->drift);
+	flat_put_u32(b, (uint32_t)r->prune);
+	flat_put_u32(b, (uint32_t)r->adopt);
 	for (size_t f = 0; r->fpos && f < nf; f++)
 		present += r->fpos[f].line != 0;
-	put_u32(b, (uint32_t)present);
+	flat_put_u32(b, (uint32_t)present);
 	for (size_t f = 0; r->fpos && f < nf; f++) {
 		if (!r->fpos[f].line)
 			continue;
-		put_u32(b, (uint32_t)f);
-		put_u32(b, (uint32_t)r->fpos[f].line);
-		put_u32(b, (uint32_t)r->fpos[f].col);
+		flat_put_u32(b, (uint32_t)f);
+		flat_put_u32(b, (uint32_t)r->fpos[f].line);
+		flat_put_u32(b, (uint32_t)r->fpos[f].col);
 	}
-	put_u32(b, (uint32_t)r->ndep_ids);
+	flat_put_u32(b, (uint32_t)r->ndep_ids);
 	for (size_t d = 0; d < r->ndep_ids; d++) {
-		put_cstr(b, r->dep_ids[d]);
-		put_u32(b, (uint32_t)r->dep_pos[d].line);
-		put_u32(b, (uint32_t)r->dep_pos[d].col);
+		flat_put_cstr(b, r->dep_ids[d]);
+		flat_put_u32(b, (uint32_t)r->dep_pos[d].line);
+		flat_put_u32(b, (uint32_t)r->dep_pos[d].col);
 	}
 	buf_add(b, r->spec, k->spec_size);
 	for (const struct field *f = k->fields; f->name; f++) {
 		const char *slot = (const char *)r->spec + f->offset;
 		if (is_string_field(f->type))
-			put_cstr(b, *(const char *const *)slot);
+			flat_put_cstr(b, *(const char *const *)slot);
 		else if (f->type == FIELD_TEXT)
-			put_str(b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
+			flat_put_str(b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
 		else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
 			const char *const *l = *(const char *const *const *)slot;
 			size_t n = 0;
 			while (l && l[n])
 				n++;
-			put_u32(b, l ? (uint32_t)n : UINT32_MAX);
+			flat_put_u32(b, l ? (uint32_t)n : UINT32_MAX);
 			for (size_t j = 0; j < n; j++)
-				put_cstr(b, l[j]);
+				flat_put_cstr(b, l[j]);
 		}
 	}
 }
 
-static int get_fields(struct reader *r, struct pass *p, const struct kind *kk, void *spec)
+static int get_fields(struct flat *r, struct pass *p, const struct kind *kk, void *spec)
 {
 	if ((size_t)(r->end - r->p) < kk->spec_size)
 		return r->bad = 1, -1;
@@ -552,21 +497,21 @@ static int get_fields(struct reader *r, struct pass *p, const struct kind *kk, v
 	for (const struct field *f = kk->fields; f->name && !r->bad; f++) {
 		char *slot = (char *)spec + f->offset;
 		if (is_string_field(f->type)) {
-			*(const char **)slot = get_str(r, NULL);
+			*(const char **)slot = flat_str(r, NULL);
 		} else if (f->type == FIELD_TEXT) {
 			struct text *t = (struct text *)slot;
 			size_t len = 0;
-			t->ptr = get_str(r, &len);
+			t->ptr = flat_str(r, &len);
 			t->len = len;
 		} else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
-			uint32_t cnt = get_u32(r);
+			uint32_t cnt = flat_u32(r);
 			const char **l = NULL;
 			if (cnt != UINT32_MAX && !r->bad) {
 				if (cnt > (uint32_t)(r->end - r->p) / 4)
 					return r->bad = 1, -1;
 				l = arena_alloc(&p->arena, ((size_t)cnt + 1) * sizeof(*l));
 				for (uint32_t j = 0; j < cnt && !r->bad; j++)
-					if (!(l[j] = get_str(r, NULL)))
+					if (!(l[j] = flat_str(r, NULL)))
 						r->bad = 1;
 			}
 			*(const char ***)slot = l;
@@ -575,10 +520,10 @@ static int get_fields(struct reader *r, struct pass *p, const struct kind *kk, v
 	return r->bad ? -1 : 0;
 }
 
-static struct resource *get_parsed(struct reader *r, struct pass *p, const char *file,
+static struct resource *get_parsed(struct flat *r, struct pass *p, const char *file,
 				   const char *dir, struct srcpos *name_pos)
 {
-	const char *kname = get_str(r, NULL);
+	const char *kname = flat_str(r, NULL);
 	const struct kind *kk = kname ? kind_find(kname) : NULL;
 	if (!kk) {
 		r->bad = 1;
@@ -588,32 +533,32 @@ static struct resource *get_parsed(struct reader *r, struct pass *p, const char 
 	size_t nf = 0;
 	while (kk->fields[nf].name)
 		nf++;
-	res->name = get_str(r, NULL);
+	res->name = flat_str(r, NULL);
 	res->pos.file = file;
-	res->pos.line = (int)get_u32(r);
-	res->pos.col = (int)get_u32(r);
-	*name_pos = (struct srcpos){ file, (int)get_u32(r), (int)get_u32(r) };
-	res->doc_index = (int)get_u32(r);
+	res->pos.line = (int)flat_u32(r);
+	res->pos.col = (int)flat_u32(r);
+	*name_pos = (struct srcpos){ file, (int)flat_u32(r), (int)flat_u32(r) };
+	res->doc_index = (int)flat_u32(r);
 	res->manifest = file;
 	res->manifest_dir = dir;
-	res->drift = (int)get_u32(r);
-	res->prune = (int)get_u32(r);
-	res->adopt = (int)get_u32(r);
+	res->drift = (int)flat_u32(r);
+	res->prune = (int)flat_u32(r);
+	res->adopt = (int)flat_u32(r);
 	res->fpos = arena_alloc(&p->arena, (nf + 1) * sizeof(*res->fpos));
-	uint32_t present = get_u32(r);
+	uint32_t present = flat_u32(r);
 	if (r->bad || present > nf || !res->name) {
 		r->bad = 1;
 		return NULL;
 	}
 	for (uint32_t j = 0; j < present && !r->bad; j++) {
-		uint32_t f = get_u32(r);
-		int line = (int)get_u32(r), col = (int)get_u32(r);
+		uint32_t f = flat_u32(r);
+		int line = (int)flat_u32(r), col = (int)flat_u32(r);
 		if (f >= nf)
 			r->bad = 1;
 		else
 			res->fpos[f] = (struct srcpos){ file, line, col };
 	}
-	uint32_t nd = get_u32(r);
+	uint32_t nd = flat_u32(r);
 	if (r->bad || nd > (uint32_t)(r->end - r->p) / 4) {
 		r->bad = 1;
 		return NULL;
@@ -623,8 +568,8 @@ static struct resource *get_parsed(struct reader *r, struct pass *p, const char 
 		res->dep_pos = arena_alloc(&p->arena, ((size_t)nd + 1) * sizeof(*res->dep_pos));
 	}
 	for (uint32_t d = 0; d < nd && !r->bad; d++) {
-		res->dep_ids[d] = get_str(r, NULL);
-		res->dep_pos[d] = (struct srcpos){ file, (int)get_u32(r), (int)get_u32(r) };
+		res->dep_ids[d] = flat_str(r, NULL);
+		res->dep_pos[d] = (struct srcpos){ file, (int)flat_u32(r), (int)flat_u32(r) };
 		if (!res->dep_ids[d])
 			r->bad = 1;
 	}
@@ -663,15 +608,15 @@ struct pcache *pcache_open(struct pass *p, const char *state_dir)
 	if (fd >= 0)
 		close(fd);
 	if (pc->map && !memcmp(pc->map, PCACHE_MAGIC, 8)) {
-		struct reader r = { pc->map + 8, pc->map + pc->maplen, 0 };
+		struct flat r = { pc->map + 8, pc->map + pc->maplen, 0 };
 		size_t klen = 0;
-		const char *k = get_str(&r, &klen);
-		uint32_t n = get_u32(&r);
+		const char *k = flat_str(&r, &klen);
+		uint32_t n = flat_u32(&r);
 		for (uint32_t i = 0; k && klen == key.len && !memcmp(k, key.ptr, klen) && !r.bad &&
 		     i < n; i++) {
-			const char *path = get_str(&r, NULL);
-			const char *oid = get_str(&r, NULL);
-			uint32_t ndocs = get_u32(&r), nres = get_u32(&r), len = get_u32(&r);
+			const char *path = flat_str(&r, NULL);
+			const char *oid = flat_str(&r, NULL);
+			uint32_t ndocs = flat_u32(&r), nres = flat_u32(&r), len = flat_u32(&r);
 			if (r.bad || !path || !oid || strlen(oid) != 40 ||
 			    (size_t)(r.end - r.p) < len) {
 				r.bad = 1;
@@ -695,7 +640,7 @@ struct pcache *pcache_open(struct pass *p, const char *state_dir)
 	if (pc->out) {
 		struct buf h = BUF_INIT;
 		buf_add(&h, PCACHE_MAGIC, 8);
-		put_str(&h, key.ptr, key.len);
+		flat_put_str(&h, key.ptr, key.len);
 		fwrite(h.ptr, 1, h.len, pc->out);
 		pc->count_at = (long)h.len;
 		uint32_t zero = 0;
@@ -712,11 +657,11 @@ static void pcache_write_entry(struct pcache *pc, const char *path, const char *
 	struct buf h = BUF_INIT;
 	if (!pc->out || len > UINT32_MAX)
 		return;
-	put_cstr(&h, path);
-	put_cstr(&h, oid);
-	put_u32(&h, ndocs);
-	put_u32(&h, nres);
-	put_u32(&h, (uint32_t)len);
+	flat_put_cstr(&h, path);
+	flat_put_cstr(&h, oid);
+	flat_put_u32(&h, ndocs);
+	flat_put_u32(&h, nres);
+	flat_put_u32(&h, (uint32_t)len);
 	if (fwrite(h.ptr, 1, h.len, pc->out) != h.len || fwrite(data, 1, len, pc->out) != len)
 		pc->bad = 1;
 	pc->nout++;
@@ -730,7 +675,7 @@ int pcache_take(struct pcache *pc, struct pass *p, const char *file, const char 
 	struct pcache_entry *e = pc ? hmap_get(&pc->old, file) : NULL;
 	if (!e || strcmp(e->oid, oid))
 		return 1;
-	struct reader r = { e->data, e->data + e->len, 0 };
+	struct flat r = { e->data, e->data + e->len, 0 };
 	struct resource **v = xcalloc((size_t)e->nres + 1, sizeof(*v));
 	struct srcpos *np = xcalloc((size_t)e->nres + 1, sizeof(*np));
 	for (uint32_t i = 0; i < e->nres && !r.bad; i++)

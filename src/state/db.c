@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "lib/err.h"
+#include "lib/flat.h"
 #include "lib/fs.h"
 #include "state/db.h"
 
@@ -481,20 +482,6 @@ static uint64_t snap_sum(const char *p, size_t n)
 	return h;
 }
 
-static void snap_u32(struct buf *b, uint32_t v) { buf_add(b, &v, 4); }
-static void snap_u64(struct buf *b, uint64_t v) { buf_add(b, &v, 8); }
-
-static void snap_str(struct buf *b, const char *s)
-{
-	if (!s) {
-		snap_u32(b, UINT32_MAX);
-		return;
-	}
-	size_t n = strlen(s);
-	snap_u32(b, (uint32_t)n);
-	buf_add(b, s, n + 1);
-}
-
 static int cmp_inv_path(const void *a, const void *b)
 {
 	const struct inv_entry *x = *(const struct inv_entry *const *)a;
@@ -524,31 +511,31 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 	void *v;
 	buf_add(&b, SNAP_MAGIC, 8);
 	buf_add(&b, gen, GEN_LEN);
-	snap_u32(&b, (uint32_t)inv->n);
-	snap_u32(&b, (uint32_t)stats->n);
-	snap_u64(&b, 0);	/* the sum of what follows */
+	flat_put_u32(&b, (uint32_t)inv->n);
+	flat_put_u32(&b, (uint32_t)stats->n);
+	flat_put_u64(&b, 0);	/* the sum of what follows */
 	size_t body = b.len;
 	for (size_t i = 0; i < inv->n; i++) {
 		const struct inv_entry *e = sorted[i];
-		snap_str(&b, e->id);
-		snap_str(&b, e->kind);
-		snap_str(&b, e->path);
-		snap_str(&b, e->digest);
-		snap_str(&b, e->content);
-		snap_u32(&b, (uint32_t)e->type);
-		snap_u32(&b, (uint32_t)e->created);
-		snap_u32(&b, (uint32_t)e->prune);
-		snap_u32(&b, (uint32_t)e->order);
+		flat_put_cstr(&b, e->id);
+		flat_put_cstr(&b, e->kind);
+		flat_put_cstr(&b, e->path);
+		flat_put_cstr(&b, e->digest);
+		flat_put_cstr(&b, e->content);
+		flat_put_u32(&b, (uint32_t)e->type);
+		flat_put_u32(&b, (uint32_t)e->created);
+		flat_put_u32(&b, (uint32_t)e->prune);
+		flat_put_u32(&b, (uint32_t)e->order);
 	}
 	while (hmap_next(stats, &it, NULL, &v)) {
 		const struct stat_entry *e = v;
-		snap_str(&b, e->path);
-		snap_str(&b, e->oid);
-		snap_u64(&b, e->dev);
-		snap_u64(&b, e->ino);
-		snap_u64(&b, e->size);
-		snap_u64(&b, (uint64_t)e->mtime_ns);
-		snap_u64(&b, (uint64_t)e->ctime_ns);
+		flat_put_cstr(&b, e->path);
+		flat_put_cstr(&b, e->oid);
+		flat_put_u64(&b, e->dev);
+		flat_put_u64(&b, e->ino);
+		flat_put_u64(&b, e->size);
+		flat_put_u64(&b, (uint64_t)e->mtime_ns);
+		flat_put_u64(&b, (uint64_t)e->ctime_ns);
 	}
 	uint64_t sum = snap_sum(b.ptr + body, b.len - body);
 	memcpy(b.ptr + body - 8, &sum, 8);
@@ -560,49 +547,6 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 		close(fd);
 	}
 	buf_release(&b);
-}
-
-struct snap_reader {
-	const char *p, *end;
-	int bad;
-};
-
-static uint32_t snap_get32(struct snap_reader *r)
-{
-	uint32_t v = 0;
-	if (r->end - r->p < 4) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->p, 4);
-	r->p += 4;
-	return v;
-}
-
-static uint64_t snap_get64(struct snap_reader *r)
-{
-	uint64_t v = 0;
-	if (r->end - r->p < 8) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->p, 8);
-	r->p += 8;
-	return v;
-}
-
-static const char *snap_getstr(struct snap_reader *r)
-{
-	uint32_t n = snap_get32(r);
-	if (r->bad || n == UINT32_MAX)
-		return NULL;
-	if ((size_t)(r->end - r->p) <= n || r->p[n] != '\0') {
-		r->bad = 1;
-		return NULL;
-	}
-	const char *s = r->p;
-	r->p += (size_t)n + 1;
-	return s;
 }
 
 /* 0 loaded, 1 no usable copy (the maps are then left as they were) */
@@ -631,9 +575,9 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 	close(fd);
 	if (off != size || memcmp(data, SNAP_MAGIC, 8) || memcmp(data + 8, gen, GEN_LEN))
 		return 1;
-	struct snap_reader r = { data + 8 + GEN_LEN, data + size, 0 };
-	uint32_t ninv = snap_get32(&r), nstat = snap_get32(&r);
-	uint64_t sum = snap_get64(&r);
+	struct flat r = { data + 8 + GEN_LEN, data + size, 0 };
+	uint32_t ninv = flat_u32(&r), nstat = flat_u32(&r);
+	uint64_t sum = flat_u64(&r);
 	if (r.bad || snap_sum(r.p, (size_t)(r.end - r.p)) != sum ||
 	    ninv > size / 24 || nstat > size / 50)
 		return 1;
@@ -642,28 +586,28 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 	struct stat_entry *se = arena_alloc_raw(a, ((size_t)nstat + 1) * sizeof(*se));
 	for (uint32_t i = 0; i < ninv && !r.bad; i++) {
 		struct inv_entry *e = &ie[i];
-		e->id = snap_getstr(&r);
-		e->kind = snap_getstr(&r);
-		e->path = snap_getstr(&r);
-		e->digest = snap_getstr(&r);
-		e->content = snap_getstr(&r);
-		e->type = (int)snap_get32(&r);
-		e->created = (int)snap_get32(&r);
-		e->prune = (int)snap_get32(&r);
-		e->order = (int)snap_get32(&r);
+		e->id = flat_str(&r, NULL);
+		e->kind = flat_str(&r, NULL);
+		e->path = flat_str(&r, NULL);
+		e->digest = flat_str(&r, NULL);
+		e->content = flat_str(&r, NULL);
+		e->type = (int)flat_u32(&r);
+		e->created = (int)flat_u32(&r);
+		e->prune = (int)flat_u32(&r);
+		e->order = (int)flat_u32(&r);
 		if (!e->id)
 			r.bad = 1;
 	}
 	for (uint32_t i = 0; i < nstat && !r.bad; i++) {
 		struct stat_entry *e = &se[i];
 		const char *oid;
-		e->path = snap_getstr(&r);
-		oid = snap_getstr(&r);
-		e->dev = snap_get64(&r);
-		e->ino = snap_get64(&r);
-		e->size = snap_get64(&r);
-		e->mtime_ns = (int64_t)snap_get64(&r);
-		e->ctime_ns = (int64_t)snap_get64(&r);
+		e->path = flat_str(&r, NULL);
+		oid = flat_str(&r, NULL);
+		e->dev = flat_u64(&r);
+		e->ino = flat_u64(&r);
+		e->size = flat_u64(&r);
+		e->mtime_ns = (int64_t)flat_u64(&r);
+		e->ctime_ns = (int64_t)flat_u64(&r);
 		e->dirty = 0;
 		if (!e->path || !oid || strlen(oid) >= sizeof(e->oid))
 			r.bad = 1;

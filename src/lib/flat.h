@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DL_FLAT_H
+#define DL_FLAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/buf.h"
+
+/*
+ * The flat encoding of the state directory's cache files: native-endian
+ * integers, and strings as a 32-bit length, the bytes and a terminator
+ * (UINT32_MAX for NULL), so that a reader keeping the file in memory can
+ * use them in place. A reader never reads past end; any short or
+ * malformed field sets bad and returns 0 or NULL.
+ */
+struct flat {
+	const char *p, *end;
+	int bad;
+};
+
+void flat_put_u32(struct buf *b, uint32_t v);
+void flat_put_u64(struct buf *b, uint64_t v);
+void flat_put_str(struct buf *b, const char *s, size_t len);
+void flat_put_cstr(struct buf *b, const char *s);
+
+uint32_t flat_u32(struct flat *r);
+uint64_t flat_u64(struct flat *r);
+/* the string in place, or NULL (for NULL, or when bad); len may be NULL */
+const char *flat_str(struct flat *r, size_t *len);
+
+#endif
