@@ -52,7 +52,23 @@ static void stage(const char *name)
 	if (!on)
 		return;
 	int64_t t = now_ms();
-	fprintf(stderr, "timing: %-10s %5lld ms\n", name, (long long)(t - last));
+	/* resident and peak resident set so far, from /proc (kB) */
+	long rss = -1, hwm = -1, file = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (f) {
+		char line[128];
+		while (fgets(line, sizeof line, f)) {
+			if (!strncmp(line, "VmRSS:", 6))
+				rss = atol(line + 6);
+			else if (!strncmp(line, "VmHWM:", 6))
+				hwm = atol(line + 6);
+			else if (!strncmp(line, "RssFile:", 8))
+				file = atol(line + 8);
+		}
+		fclose(f);
+	}
+	fprintf(stderr, "timing: %-10s %5lld ms  rss %6ld KiB (files %6ld)  peak %6ld KiB\n",
+		name, (long long)(t - last), rss, file, hwm);
 	last = t;
 }
 

@@ -366,8 +366,12 @@ static void prestat_run(struct prestat_job *job)
 		if (i >= job->n)
 			break;
 		size_t end = i + PRESTAT_CHUNK < job->n ? i + PRESTAT_CHUNK : job->n;
-		for (; i < end; i++)
-			job->pre[i].r = fs_lstat(&view, job->pre[i].path, &job->pre[i].st);
+		for (; i < end; i++) {
+			struct stat st;
+			job->pre[i].r = fs_lstat(&view, job->pre[i].path, &st);
+			if (job->pre[i].r == 0)
+				prestat_set(&job->pre[i], &st);
+		}
 	}
 	fs_root_view_close(&view);
 }

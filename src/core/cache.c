@@ -19,7 +19,7 @@
 #include "lib/err.h"
 #include "lib/flat.h"
 
-#define CACHE_MAGIC "DLCACHE3"
+#define CACHE_MAGIC "DLCACHE4"
 #define CACHE_MAX (512u << 20)
 
 static int is_string_field(enum field_type t)
@@ -98,6 +98,7 @@ int cache_store(struct pass *p, const char *state_dir)
 	struct buf b = BUF_INIT, key = BUF_INIT;
 	struct hmap index;
 	int ret = -1, failed = 0;
+	size_t written = 0;	/* bytes flushed before b */
 	char *dir = xasprintf("%s/cache", state_dir);
 	char *tmp = xasprintf("%s/desired.bin.tmp", dir);
 	char *file = xasprintf("%s/desired.bin", dir);
@@ -138,21 +139,25 @@ int cache_store(struct pass *p, const char *state_dir)
 		/* positions of fields a layer's patch wrote (capture must not edit
 		 * the manifest for those); the others are in the manifest */
 		uint32_t nforeign = 0;
-		for (size_t f = 0; r->fpos && k->fields[f].name; f++)
-			nforeign += r->fpos[f].file && r->manifest && strcmp(r->fpos[f].file, r->manifest);
+		for (const struct fieldpos *fp = r->fpos; fp && fp->line; fp++)
+			nforeign += fp->file && r->manifest && strcmp(fp->file, r->manifest);
 		flat_put_u32(&b, nforeign);
-		for (size_t f = 0; nforeign && k->fields[f].name; f++) {
-			if (!r->fpos[f].file || !r->manifest || !strcmp(r->fpos[f].file, r->manifest))
+		for (const struct fieldpos *fp = r->fpos; nforeign && fp->line; fp++) {
+			if (!fp->file || !r->manifest || !strcmp(fp->file, r->manifest))
 				continue;
-			flat_put_u32(&b, (uint32_t)f);
-			flat_put_cstr(&b, r->fpos[f].file);
-			flat_put_u32(&b, (uint32_t)r->fpos[f].line);
-			flat_put_u32(&b, (uint32_t)r->fpos[f].col);
+			flat_put_u32(&b, fp->field);
+			flat_put_cstr(&b, fp->file);
+			flat_put_u32(&b, fp->line);
+			flat_put_u32(&b, fp->col);
 		}
 		flat_put_u32(&b, (uint32_t)r->ndeps);
 		for (size_t d = 0; d < r->ndeps; d++)
 			flat_put_u32(&b, (uint32_t)(uintptr_t)hmap_get(&index, r->deps[d]->id));
-		/* the spec: raw bytes, then every pointer the field table knows */
+		/* the spec: raw bytes at an offset that is a multiple of 8 (the
+		 * load uses them in place), then every pointer the field table
+		 * knows */
+		static const char zeros[8];
+		buf_add(&b, zeros, (size_t)(-(written + b.len)) & 7);
 		buf_add(&b, r->spec, k->spec_size);
 		for (const struct field *f = k->fields; f->name; f++) {
 			const char *slot = (const char *)r->spec + f->offset;
@@ -170,8 +175,11 @@ int cache_store(struct pass *p, const char *state_dir)
 					flat_put_cstr(&b, l[j]);
 			}
 		}
-		if (b.len >= CACHE_FLUSH && flush_to(fd, &b) < 0)
-			failed = 1;
+		if (b.len >= CACHE_FLUSH) {
+			written += b.len;
+			if (flush_to(fd, &b) < 0)
+				failed = 1;
+		}
 	}
 	/* a lost cache only costs a parse; no fsync needed for correctness,
 	 * and a torn file fails its checks and is a miss */
@@ -197,30 +205,59 @@ out:
 	return ret;
 }
 
-/* The whole file, read with one read into the arena, or NULL. */
-static char *slurp(const char *file, struct arena *a, size_t *len)
+static int read_full(int fd, char *data, size_t size)
+{
+	size_t off = 0;
+	while (off < size) {
+		ssize_t n = read(fd, data + off, size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The whole file, read with one read into the arena, or NULL. With a key,
+ * the file must start with magic and then that key (flat_put_str): that is
+ * read and compared first, so a cache of another revision (a new commit)
+ * costs a few bytes of reading, not the whole file in memory.
+ */
+static char *slurp(const char *file, struct arena *a, size_t *len, const char *magic,
+		   const struct buf *key)
 {
 	int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	char *data = NULL;
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 8 &&
-	    (uint64_t)st.st_size <= CACHE_MAX) {
-		size_t size = (size_t)st.st_size, off = 0;
-		data = arena_alloc_raw(a, size + 1);
-		while (off < size) {
-			ssize_t n = read(fd, data + off, size - off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			off += (size_t)n;
-		}
-		if (off != size)
-			data = NULL;	/* the arena keeps it until the pass ends */
-		*len = size;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 8 ||
+	    (uint64_t)st.st_size > CACHE_MAX)
+		goto out;
+	size_t size = (size_t)st.st_size;
+	if (key) {
+		char head[12];
+		uint32_t klen;
+		if (size < 12 + key->len + 1 || read_full(fd, head, sizeof(head)) < 0 ||
+		    memcmp(head, magic, 8))
+			goto out;
+		memcpy(&klen, head + 8, 4);
+		if (klen != key->len)
+			goto out;
+		char *k = xmalloc(key->len + 1);
+		int same = read_full(fd, k, key->len + 1) == 0 &&
+			   !memcmp(k, key->ptr ? key->ptr : "", key->len) && k[key->len] == '\0';
+		free(k);
+		if (!same || lseek(fd, 0, SEEK_SET) != 0)
+			goto out;
 	}
+	data = arena_alloc_raw(a, size + 1);
+	if (read_full(fd, data, size) < 0)
+		data = NULL;	/* the arena keeps it until the pass ends */
+	*len = size;
+out:
 	close(fd);
 	return data;
 }
@@ -231,11 +268,11 @@ int cache_load(struct pass *p, const char *state_dir)
 	struct buf key = BUF_INIT;
 	size_t size = 0;
 	int ret = 1;
-	char *data = slurp(file, &p->arena, &size);
+	cache_key(p, &key);
+	char *data = slurp(file, &p->arena, &size, CACHE_MAGIC, &key);
 	if (!data || memcmp(data, CACHE_MAGIC, 8))
 		goto out;
 	struct flat r = { data + 8, data + size, 0 };
-	cache_key(p, &key);
 	size_t klen = 0;
 	const char *k = flat_str(&r, &klen);
 	if (!k || klen != key.len || memcmp(k, key.ptr, klen))
@@ -256,7 +293,7 @@ int cache_load(struct pass *p, const char *state_dir)
 			r.bad = 1;
 			break;
 		}
-		struct resource *res = pass_new_resource(p, kk);
+		struct resource *res = pass_new_resource_at(p, kk, NULL);
 		res->name = flat_str(&r, NULL);
 		res->id = flat_str(&r, NULL);
 		res->pos.file = flat_str(&r, NULL);
@@ -286,16 +323,16 @@ int cache_load(struct pass *p, const char *state_dir)
 			break;
 		}
 		if (nforeign)
-			res->fpos = arena_alloc(&p->arena, (nfields + 1) * sizeof(*res->fpos));
+			res->fpos = arena_alloc(&p->arena, ((size_t)nforeign + 1) * sizeof(*res->fpos));
 		for (uint32_t j = 0; j < nforeign && !r.bad; j++) {
 			uint32_t f = flat_u32(&r);
 			const char *from = flat_str(&r, NULL);
 			int line = (int)flat_u32(&r), col = (int)flat_u32(&r);
-			if (f >= nfields || !from) {
+			if (f >= nfields || !from || line <= 0) {
 				r.bad = 1;
 				break;
 			}
-			res->fpos[f] = (struct srcpos){ from, line, col };
+			res->fpos[j] = fieldpos_make(f, from, line, col);
 		}
 		uint32_t nd = flat_u32(&r);
 		if (r.bad || nd > count) {
@@ -309,11 +346,12 @@ int cache_load(struct pass *p, const char *state_dir)
 		deps[i] = r.p;
 		ndeps[i] = nd;
 		r.p += (size_t)nd * 4;
-		if ((size_t)(r.end - r.p) < kk->spec_size) {
+		r.p += (size_t)(-(r.p - data)) & 7;	/* data is 8-aligned (arena) */
+		if (r.p > r.end || (size_t)(r.end - r.p) < kk->spec_size) {
 			r.bad = 1;
 			break;
 		}
-		memcpy(res->spec, r.p, kk->spec_size);
+		res->spec = data + (r.p - data);	/* in place: the image lives as long as the pass */
 		r.p += kk->spec_size;
 		for (const struct field *f = kk->fields; f->name; f++) {
 			char *slot = (char *)res->spec + f->offset;
@@ -453,15 +491,13 @@ static void put_parsed(struct buf *b, const struct resource *r, const struct src
 	flat_put_u32(b, (uint32_t)r->drift);
 	flat_put_u32(b, (uint32_t)r->prune);
 	flat_put_u32(b, (uint32_t)r->adopt);
-	for (size_t f = 0; r->fpos && f < nf; f++)
-		present += r->fpos[f].line != 0;
+	for (const struct fieldpos *fp = r->fpos; fp && fp->line; fp++)
+		present++;
 	flat_put_u32(b, (uint32_t)present);
-	for (size_t f = 0; r->fpos && f < nf; f++) {
-		if (!r->fpos[f].line)
-			continue;
-		flat_put_u32(b, (uint32_t)f);
-		flat_put_u32(b, (uint32_t)r->fpos[f].line);
-		flat_put_u32(b, (uint32_t)r->fpos[f].col);
+	for (const struct fieldpos *fp = r->fpos; fp && fp->line; fp++) {
+		flat_put_u32(b, fp->field);
+		flat_put_u32(b, fp->line);
+		flat_put_u32(b, fp->col);
 	}
 	flat_put_u32(b, (uint32_t)r->ndep_ids);
 	for (size_t d = 0; d < r->ndep_ids; d++) {
@@ -544,19 +580,19 @@ static struct resource *get_parsed(struct flat *r, struct pass *p, const char *f
 	res->drift = (int)flat_u32(r);
 	res->prune = (int)flat_u32(r);
 	res->adopt = (int)flat_u32(r);
-	res->fpos = arena_alloc(&p->arena, (nf + 1) * sizeof(*res->fpos));
 	uint32_t present = flat_u32(r);
 	if (r->bad || present > nf || !res->name) {
 		r->bad = 1;
 		return NULL;
 	}
+	res->fpos = arena_alloc(&p->arena, (present + 1) * sizeof(*res->fpos));
 	for (uint32_t j = 0; j < present && !r->bad; j++) {
 		uint32_t f = flat_u32(r);
 		int line = (int)flat_u32(r), col = (int)flat_u32(r);
-		if (f >= nf)
+		if (f >= nf || line <= 0)
 			r->bad = 1;
 		else
-			res->fpos[f] = (struct srcpos){ file, line, col };
+			res->fpos[j] = fieldpos_make(f, file, line, col);
 	}
 	uint32_t nd = flat_u32(r);
 	if (r->bad || nd > (uint32_t)(r->end - r->p) / 4) {

@@ -477,12 +477,6 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 	res->doc_index = doc;
 	res->manifest = file;
 	res->manifest_dir = dir;
-	{
-		size_t nf = 0;
-		while (k->fields[nf].name)
-			nf++;
-		res->fpos = arena_alloc(&p->arena, (nf + 1) * sizeof(*res->fpos));
-	}
 	res->prune = 1;
 
 	struct ynode *labels = yaml_map_get(meta, "labels");
@@ -496,6 +490,8 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 		ldiag(l, spec ? spec : root, doc, "'spec' must be a mapping");
 		return;
 	}
+	size_t npos = 0;
+	res->fpos = arena_alloc(&p->arena, (spec->n + 1) * sizeof(*res->fpos));
 	/* 'template: true' makes content a template too; the field is checked below */
 	l->tmpl = 0;
 	for (const struct field *f = k->fields; f->name; f++) {
@@ -518,8 +514,8 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 			ldiag(l, spec->keys[i], doc, "unknown field 'spec.%s' for kind %s", key, k->name);
 			continue;
 		}
-		res->fpos[f - k->fields] = (struct srcpos){ nfile(l, spec->vals[i]), spec->vals[i]->line,
-							    spec->vals[i]->col };
+		res->fpos[npos++] = fieldpos_make((size_t)(f - k->fields), nfile(l, spec->vals[i]),
+						  spec->vals[i]->line, spec->vals[i]->col);
 		parse_field(l, res, f, spec->vals[i], doc);
 	}
 	for (const struct field *f = k->fields; f->name; f++) {

@@ -107,12 +107,18 @@ struct gitsrc *pass_git(struct pass *p)
 	return p->git;
 }
 
-struct resource *pass_new_resource(struct pass *p, const struct kind *k)
+struct resource *pass_new_resource_at(struct pass *p, const struct kind *k, void *spec)
 {
 	struct resource *res = arena_alloc(&p->arena, sizeof(*res));
 	res->kind = k;
 	res->prune = 1;
-	res->spec = arena_alloc(&p->arena, k->spec_size);
+	res->spec = spec;
+	return res;
+}
+
+struct resource *pass_new_resource(struct pass *p, const struct kind *k)
+{
+	struct resource *res = pass_new_resource_at(p, k, arena_alloc(&p->arena, k->spec_size));
 	for (const struct field *f = k->fields; f->name; f++)
 		if (f->type == FIELD_BOOL)
 			*(int *)((char *)res->spec + f->offset) = -1;
@@ -146,9 +152,9 @@ struct srcpos res_field_pos(const struct resource *res, const char *field)
 	struct srcpos pos = res->pos;
 	if (!field || !res->fpos)
 		return pos;
-	for (size_t i = 0; res->kind->fields[i].name; i++)
-		if (!strcmp(res->kind->fields[i].name, field) && res->fpos[i].line)
-			return res->fpos[i];
+	for (const struct fieldpos *fp = res->fpos; fp->line; fp++)
+		if (!strcmp(res->kind->fields[fp->field].name, field))
+			return (struct srcpos){ fp->file, (int)fp->line, fp->col };
 	return pos;
 }
 

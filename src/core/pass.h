@@ -25,6 +25,9 @@ const char **fmap_list(struct arena *a, const char *const *map, const char *name
 
 /* A zeroed resource of kind k with its spec allocated (booleans unset). */
 struct resource *pass_new_resource(struct pass *p, const struct kind *k);
+/* the same with the spec already in place (kind->spec_size bytes that live
+ * as long as the pass: the desired-state cache's image) */
+struct resource *pass_new_resource_at(struct pass *p, const struct kind *k, void *spec);
 /* Add res (id set) to the pass; its id must be new. */
 void pass_register(struct pass *p, struct resource *res);
 void res_add_dep(struct resource *res, struct resource *dep);

@@ -158,7 +158,7 @@ int path_observe(struct pass *p, const char *path, struct change *chg, struct st
 	int r;
 	if (p->pre && p->pre->r >= 0 && !strcmp(p->pre->path, path)) {
 		r = p->pre->r;
-		*st = p->pre->st;
+		prestat_get(p->pre, st);
 	} else {
 		r = fs_lstat(&p->root, path, st);
 	}

@@ -5,15 +5,22 @@
 
 #include <stddef.h>
 
-struct hmap_slot {
+#include <stdint.h>
+
+/* The entries in insertion order; slots index them. A slot is 8 bytes: the
+ * entry's index + 1 in its low half (0: empty), 32 bits of the key's hash in
+ * its high half, so a probe compares strings only when those bits match.
+ * 100,000 keys take 3.7 MB (slots 2 MiB, entries 1.6 MB), not 6.3. */
+struct hmap_entry {
 	const char *key;	/* borrowed: must outlive the map entry */
 	void *val;
-	unsigned long hash;
 };
 
 struct hmap {
-	struct hmap_slot *slots;
-	size_t n, cap;
+	uint64_t *slots;
+	struct hmap_entry *entries;
+	size_t n, cap;		/* entries used; slots (a power of two) */
+	size_t nalloc;		/* entries allocated */
 };
 
 void hmap_init(struct hmap *m);

@@ -562,7 +562,15 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 		close(fd);
 		return 1;
 	}
+	/* the magic and the generation first: a copy a later write made stale
+	 * costs a few bytes of reading, not its size in memory */
+	char head[8 + GEN_LEN];
 	size_t size = (size_t)st.st_size, off = 0;
+	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
+	    memcmp(head, SNAP_MAGIC, 8) || memcmp(head + 8, gen, GEN_LEN)) {
+		close(fd);
+		return 1;
+	}
 	char *data = arena_alloc_raw(a, size);
 	while (off < size) {
 		ssize_t n = read(fd, data + off, size - off);
