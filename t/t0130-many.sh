@@ -40,6 +40,16 @@ test_expect_success 'a no-op plan of them finds nothing' '
 	expect_contains stdout "0 to create, 0 to update, 0 to delete, 2402 unchanged"
 '
 
+test_expect_success 'a no-op in JSON still lists every resource, and apply counts them all' '
+	expect_exit 0 dl_plan repo -o json &&
+	test "$(grep -o "\"action\":\"none\"" stdout | wc -l)" -eq 2402 &&
+	expect_exit 0 dl_apply repo -o json &&
+	test "$(grep -o "\"outcome\":\"unchanged\"" stdout | wc -l)" -eq 2402 &&
+	expect_contains stdout "\"unchanged\":2402" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains stdout "0 created, 0 updated, 0 deleted, 2402 unchanged, 0 failed"
+'
+
 test_expect_success 'each kind of difference is found, and only those' '
 	echo hand >"$ROOT/srv/d5/f5.conf" &&
 	chmod 600 "$ROOT/srv/d3/f17.conf" &&

@@ -276,6 +276,7 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	}
 	pass_drop_yaml(p);
 	p->incremental = !full && a->cur;
+	p->elide_clean = 1;	/* the agent reports and logs only what differs */
 	if (pass_plan(p, a->db) < 0) {
 		if (p->diag.n) {
 			for (size_t i = 0; i < p->diag.n; i++)

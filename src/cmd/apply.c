@@ -330,7 +330,7 @@ static void print_plan_text(struct pass *p)
 		}
 	}
 	printf("plan: %d to create, %d to update, %d to delete, %d unchanged\n", n[ACT_CREATE],
-	       n[ACT_UPDATE], n[ACT_DELETE], n[0]);
+	       n[ACT_UPDATE], n[ACT_DELETE], n[0] + (int)p->nclean);
 }
 
 int cmd_plan(int argc, char **argv)
@@ -357,6 +357,7 @@ int cmd_plan(int argc, char **argv)
 		goto out;
 	}
 	r.p.dry_run = 1;
+	r.p.elide_clean = !r.o.json;	/* JSON lists every resource, text only what differs */
 	if (pass_plan(&r.p, r.db) < 0) {
 		if (r.p.diag.n)
 			print_diags(&r.p);
@@ -576,6 +577,7 @@ int cmd_apply(int argc, char **argv)
 		goto out;
 	}
 	r.p.dry_run = r.o.dry_run;
+	r.p.elide_clean = !r.o.json;	/* JSON lists every resource, text only what differs */
 	if (pass_plan(&r.p, r.db) < 0) {
 		if (r.p.diag.n) {
 			print_diags(&r.p);

@@ -220,6 +220,37 @@ static void sweep_temps(struct pass *p)
 	hmap_release(&dirs);
 }
 
+/* Nothing for anyone after the plan: no action, no drift, no message, and
+ * an inventory row that record_inventory() would leave as it is. */
+static int change_clean(const struct change *c)
+{
+	const struct resource *res = c->res;
+	const struct inv_entry *inv = c->inv;
+	if (c->action != ACT_NONE || c->outcome != OUT_UNCHANGED || c->error || c->drifted ||
+	    c->what.len || c->diff.len || c->staged || c->batched || res->failed || !inv ||
+	    !res->digest[0] || !inv->digest || strcmp(inv->digest, res->digest) || !inv->path ||
+	    !res->path || strcmp(inv->path, res->path))
+		return 0;
+	const char *content = c->key ? c->key : c->new_oid[0] ? c->new_oid : c->oid;
+	return !strcmp(inv->content ? inv->content : "", content);
+}
+
+static void plan_one(struct pass *p, struct resource *res);
+
+/* plan_one, then its change dropped again when it is clean (elide_clean) */
+static void plan_one_elide(struct pass *p, struct resource *res)
+{
+	size_t before = p->nchanges;
+	plan_one(p, res);
+	if (p->elide_clean && p->nchanges == before + 1 && change_clean(&p->changes[before])) {
+		struct change *c = &p->changes[before];
+		buf_release(&c->what);
+		buf_release(&c->diff);
+		p->nchanges = before;
+		p->nclean++;
+	}
+}
+
 /* Observe one resource and decide its change (no side effects). */
 static void plan_one(struct pass *p, struct resource *res)
 {
@@ -305,6 +336,7 @@ static void changes_reset(struct pass *p)
 		free(p->changes[i].error);
 	}
 	p->nchanges = 0;
+	p->nclean = 0;
 	memset(p->counts, 0, sizeof(p->counts));
 	for (size_t i = 0; i < p->nres; i++) {
 		p->res[i]->failed = 0;
@@ -323,6 +355,7 @@ void pass_drop_plan(struct pass *p)
 	free(p->changes);
 	p->changes = NULL;
 	p->nchanges = p->capchanges = 0;
+	p->nclean = 0;
 	free(p->staged);
 	p->staged = NULL;
 	pass_memo_reset(p);
@@ -335,7 +368,7 @@ int pass_plan_subset(struct pass *p, struct resource **list, size_t n)
 	pass_memo_reset(p);
 	p->started_ns = now_ms() * 1000000;
 	for (size_t i = 0; i < n; i++)
-		plan_one(p, list[i]);
+		plan_one_elide(p, list[i]);
 	return 0;
 }
 
@@ -589,7 +622,7 @@ int pass_plan(struct pass *p, struct db *db)
 			sweep_temps(p);
 	}
 	struct prestat *pre = preloaded(p) ? NULL : prestat(p);
-	if (!p->incremental)
+	if (!p->incremental && !p->elide_clean)
 		changes_reserve(p, p->nres);	/* one each; renames add a prune */
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
@@ -606,7 +639,7 @@ int pass_plan(struct pass *p, struct db *db)
 				continue;
 		}
 		p->pre = pre && pre[i].path ? &pre[i] : inv && preloaded(p) ? inv->pre : NULL;
-		plan_one(p, res);
+		plan_one_elide(p, res);
 		p->pre = NULL;
 	}
 	free(pre);
@@ -881,6 +914,7 @@ int pass_apply(struct pass *p)
 	p->staged = NULL;
 	for (size_t i = 0; i < p->nchanges; i++)
 		p->counts[p->changes[i].outcome]++;
+	p->counts[OUT_UNCHANGED] += (int)p->nclean;
 	return 0;
 }
 

@@ -329,6 +329,12 @@ struct pass {
 	size_t *staged;			/* change index of each staged write */
 	int batching;
 	int incremental;		/* observe only what changed in Git (and dependents) */
+	/* drop the changes of resources that are clean (nothing to do, to
+	 * report or to record) as they are planned, counting them in nclean:
+	 * for callers that list only what differs (a no-op pass of 100,000
+	 * files then holds no 24 MB of changes) */
+	int elide_clean;
+	size_t nclean;
 	/* asked between resources; non-zero stops the apply (agent shutdown) */
 	int (*interrupt)(void *ctx);
 	void *interrupt_ctx;

@@ -459,9 +459,11 @@ static void add_num(struct buf *b, long long v)
 	buf_add(b, t + i, sizeof(t) - i);
 }
 
-static void compute_digest(struct resource *res)
+/* b: scratch, reused from one resource to the next */
+static void compute_digest(struct resource *res, struct buf *scratch)
 {
-	struct buf b = BUF_INIT;
+	struct buf b = *scratch;
+	buf_reset(&b);
 	buf_adds(&b, res->id);
 	buf_addch(&b, '\n');
 	buf_adds(&b, res->path ? res->path : "");
@@ -486,8 +488,14 @@ static void compute_digest(struct resource *res)
 		case FIELD_MODE: {
 			const struct optmode *m = (const struct optmode *)slot;
 			set = m->set;
-			if (m->set)
+			if (m->set && (unsigned)m->mode > 07777) {
 				buf_addf(&b, "%04o", (unsigned)m->mode);
+			} else if (m->set) {
+				unsigned v = (unsigned)m->mode;
+				char o[4] = { (char)('0' + (v >> 9)), (char)('0' + ((v >> 6) & 7)),
+					      (char)('0' + ((v >> 3) & 7)), (char)('0' + (v & 7)) };
+				buf_add(&b, o, sizeof(o));
+			}
 			break;
 		}
 		case FIELD_BOOL:
@@ -534,11 +542,12 @@ static void compute_digest(struct resource *res)
 	add_num(&b, res->prune);
 	buf_addch(&b, '\n');
 	gitsrc_hash_blob(b.ptr, b.len, res->digest);
-	buf_release(&b);
+	*scratch = b;
 }
 
 int pass_validate(struct pass *p)
 {
+	hmap_reserve(&p->by_path, p->nres);
 	/* kind checks; a check may append children, which are checked in turn */
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
@@ -566,22 +575,32 @@ int pass_validate(struct pass *p)
 	 * casefolded ext4: one would silently overwrite the other */
 	struct hmap folded;
 	hmap_init(&folded);
+	hmap_reserve(&folded, p->nres);
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
 		if (!res->path)
 			continue;
-		char *low = arena_strdup(&p->arena, res->path);
-		for (char *c = low; *c; c++)
-			if (*c >= 'A' && *c <= 'Z')
-				*c = (char)(*c - 'A' + 'a');
+		/* a path without capitals is its own folded key: no copy */
+		const char *low = res->path;
+		for (const char *c = res->path; *c; c++)
+			if (*c >= 'A' && *c <= 'Z') {
+				char *l = arena_strdup(&p->arena, res->path);
+				for (char *d = l; *d; d++)
+					if (*d >= 'A' && *d <= 'Z')
+						*d = (char)(*d - 'A' + 'a');
+				low = l;
+				break;
+			}
 		struct resource *other = hmap_put(&folded, low, res);
 		if (other && strcmp(other->path, res->path))
 			res_diag(p, res, "path", "'path' '%s' and '%s' of %s differ only in case",
 				 res->path, other->path, other->id);
 	}
 	hmap_release(&folded);
+	struct buf scratch = BUF_INIT;
 	for (size_t i = 0; i < p->nres; i++)
-		compute_digest(p->res[i]);
+		compute_digest(p->res[i], &scratch);
+	buf_release(&scratch);
 	return graph_build(p);
 }
 
