@@ -19,7 +19,7 @@
 #include "lib/err.h"
 #include "lib/flat.h"
 
-#define CACHE_MAGIC "DLCACHE4"
+#define CACHE_MAGIC "DLCACHE5"
 #define CACHE_MAX (512u << 20)
 
 static int is_string_field(enum field_type t)
@@ -93,10 +93,24 @@ static int flush_to(int fd, struct buf *b)
 
 #define CACHE_FLUSH (1u << 20)	/* written a MiB at a time: peak memory is not the file */
 
+/* The strings many resources share (kind names, manifest files and their
+ * folders) are written once, in a table, and named by their index. */
+static uint32_t str_index(struct hmap *m, struct buf *tab, uint32_t *n, const char *s)
+{
+	if (!s)
+		return UINT32_MAX;
+	void *v = hmap_get(m, s);
+	if (v)
+		return (uint32_t)(uintptr_t)v - 1;
+	flat_put_cstr(tab, s);
+	hmap_put(m, s, (void *)(uintptr_t)++*n);
+	return *n - 1;
+}
+
 int cache_store(struct pass *p, const char *state_dir)
 {
 	struct buf b = BUF_INIT, key = BUF_INIT;
-	struct hmap index;
+	struct hmap index, strs;
 	int ret = -1, failed = 0;
 	size_t written = 0;	/* bytes flushed before b */
 	char *dir = xasprintf("%s/cache", state_dir);
@@ -104,6 +118,7 @@ int cache_store(struct pass *p, const char *state_dir)
 	char *file = xasprintf("%s/desired.bin", dir);
 
 	hmap_init(&index);
+	hmap_init(&strs);
 	mkdir(dir, 0700);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -116,25 +131,49 @@ int cache_store(struct pass *p, const char *state_dir)
 	cache_key(p, &key);
 	buf_adds(&b, CACHE_MAGIC);
 	flat_put_str(&b, key.ptr, key.len);
+	{
+		struct buf tab = BUF_INIT;
+		uint32_t nstr = 0;
+		for (size_t i = 0; i < p->nres; i++) {
+			const struct resource *r = p->res[i];
+			str_index(&strs, &tab, &nstr, r->kind->name);
+			str_index(&strs, &tab, &nstr, r->pos.file);
+			str_index(&strs, &tab, &nstr, r->manifest);
+			str_index(&strs, &tab, &nstr, r->manifest_dir);
+		}
+		flat_put_u32(&b, nstr);
+		buf_add(&b, tab.ptr ? tab.ptr : "", tab.len);
+		buf_release(&tab);
+	}
 	flat_put_u32(&b, (uint32_t)p->nres);
 	for (size_t i = 0; i < p->nres && !failed; i++) {
 		struct resource *r = p->res[i];
 		const struct kind *k = r->kind;
-		flat_put_cstr(&b, k->name);
-		flat_put_cstr(&b, r->name);
+		flat_put_u32(&b, (uint32_t)(uintptr_t)hmap_get(&strs, k->name) - 1);
 		flat_put_cstr(&b, r->id);
-		flat_put_cstr(&b, r->pos.file);
+		/* the name is the end of the id ("Kind/name", "Directory/d:rel") */
+		size_t il = strlen(r->id), nl = r->name ? strlen(r->name) : 0;
+		if (r->name && nl < il && !strcmp(r->id + il - nl, r->name)) {
+			flat_put_u32(&b, (uint32_t)nl);
+		} else {
+			flat_put_u32(&b, UINT32_MAX);
+			flat_put_cstr(&b, r->name);
+		}
+		flat_put_u32(&b, r->pos.file ? (uint32_t)(uintptr_t)hmap_get(&strs, r->pos.file) - 1 :
+					       UINT32_MAX);
 		flat_put_u32(&b, (uint32_t)r->pos.line);
 		flat_put_u32(&b, (uint32_t)r->pos.col);
 		flat_put_u32(&b, (uint32_t)r->doc_index);
-		flat_put_cstr(&b, r->manifest);
-		flat_put_cstr(&b, r->manifest_dir);
-		flat_put_cstr(&b, r->path);
+		flat_put_u32(&b, r->manifest ? (uint32_t)(uintptr_t)hmap_get(&strs, r->manifest) - 1 : UINT32_MAX);
+		flat_put_u32(&b, r->manifest_dir ? (uint32_t)(uintptr_t)hmap_get(&strs, r->manifest_dir) - 1 :
+						   UINT32_MAX);
+		if (k->path_offset == SIZE_MAX)	/* else it is the spec's */
+			flat_put_cstr(&b, r->path);
 		flat_put_u32(&b, (uint32_t)r->drift);
 		flat_put_u32(&b, (uint32_t)r->prune);
 		flat_put_u32(&b, (uint32_t)r->adopt);
 		flat_put_u32(&b, r->parent ? (uint32_t)(uintptr_t)hmap_get(&index, r->parent->id) : 0);
-		buf_add(&b, r->digest, sizeof(r->digest));
+		flat_put_oid(&b, r->digest);
 		flat_put_u32(&b, (uint32_t)r->order);
 		/* positions of fields a layer's patch wrote (capture must not edit
 		 * the manifest for those); the others are in the manifest */
@@ -202,6 +241,7 @@ out:
 	buf_release(&b);
 	buf_release(&key);
 	hmap_release(&index);
+	hmap_release(&strs);
 	return ret;
 }
 
@@ -277,9 +317,20 @@ int cache_load(struct pass *p, const char *state_dir)
 	const char *k = flat_str(&r, &klen);
 	if (!k || klen != key.len || memcmp(k, key.ptr, klen))
 		goto out;
-	uint32_t count = flat_u32(&r);
-	if (r.bad || count > 10000000)
+	uint32_t nstr = flat_u32(&r);
+	if (r.bad || nstr > (size_t)(r.end - r.p) / 5)
 		goto out;
+	const char **strs = xmalloc(((size_t)nstr + 1) * sizeof(*strs));
+	for (uint32_t i = 0; i < nstr; i++)
+		if (!(strs[i] = flat_str(&r, NULL)))
+			r.bad = 1;
+	/* a string of the table by index, UINT32_MAX for none */
+#define STR(v) ((v) == UINT32_MAX ? NULL : (v) < nstr ? strs[(v)] : (r.bad = 1, (const char *)NULL))
+	uint32_t count = flat_u32(&r);
+	if (r.bad || count > 10000000) {
+		free(strs);
+		goto out;
+	}
 	hmap_reserve(&p->by_id, count);
 	hmap_reserve(&p->by_path, count);
 	struct resource **all = xcalloc(count + 1, sizeof(*all));
@@ -287,33 +338,38 @@ int cache_load(struct pass *p, const char *state_dir)
 	uint32_t *ndeps = xcalloc(count + 1, sizeof(*ndeps));
 	uint32_t *parents = xcalloc(count + 1, sizeof(*parents));
 	for (uint32_t i = 0; i < count && !r.bad; i++) {
-		const char *kname = flat_str(&r, NULL);
+		uint32_t ki = flat_u32(&r);
+		const char *kname = STR(ki);
 		const struct kind *kk = kname ? kind_find(kname) : NULL;
 		if (!kk) {
 			r.bad = 1;
 			break;
 		}
 		struct resource *res = pass_new_resource_at(p, kk, NULL);
-		res->name = flat_str(&r, NULL);
 		res->id = flat_str(&r, NULL);
-		res->pos.file = flat_str(&r, NULL);
+		uint32_t nl = flat_u32(&r);
+		if (nl == UINT32_MAX)
+			res->name = flat_str(&r, NULL);
+		else if (res->id && nl < strlen(res->id))
+			res->name = res->id + strlen(res->id) - nl;
+		else
+			r.bad = 1;
+		uint32_t fi = flat_u32(&r);
+		res->pos.file = STR(fi);
 		res->pos.line = (int)flat_u32(&r);
 		res->pos.col = (int)flat_u32(&r);
 		res->doc_index = (int)flat_u32(&r);
-		res->manifest = flat_str(&r, NULL);
-		res->manifest_dir = flat_str(&r, NULL);
-		res->path = flat_str(&r, NULL);
+		uint32_t mi = flat_u32(&r), di = flat_u32(&r);
+		res->manifest = STR(mi);
+		res->manifest_dir = STR(di);
+		if (kk->path_offset == SIZE_MAX)
+			res->path = flat_str(&r, NULL);
 		res->drift = (int)flat_u32(&r);
 		res->prune = (int)flat_u32(&r);
 		res->adopt = (int)flat_u32(&r);
 		parents[i] = flat_u32(&r);
-		if (r.end - r.p < (ptrdiff_t)sizeof(res->digest)) {
-			r.bad = 1;
+		if (flat_oid(&r, res->digest) < 0)
 			break;
-		}
-		memcpy(res->digest, r.p, sizeof(res->digest));
-		res->digest[sizeof(res->digest) - 1] = '\0';
-		r.p += sizeof(res->digest);
 		res->order = (int)flat_u32(&r);
 		uint32_t nforeign = flat_u32(&r), nfields = 0;
 		while (kk->fields[nfields].name)
@@ -395,6 +451,10 @@ int cache_load(struct pass *p, const char *state_dir)
 		}
 		if (parents[i])
 			all[i]->parent = all[parents[i] - 1];
+		/* exactly as many as there are, in the arena (capdeps 0: not
+		 * malloc'd; res_add_dep copies them out before adding one) */
+		if (ndeps[i])
+			all[i]->deps = arena_alloc_raw(&p->arena, ndeps[i] * sizeof(*all[i]->deps));
 		for (uint32_t d = 0; d < ndeps[i]; d++) {
 			uint32_t j;
 			memcpy(&j, deps[i] + (size_t)d * 4, 4);
@@ -402,7 +462,7 @@ int cache_load(struct pass *p, const char *state_dir)
 				r.bad = 1;
 				break;
 			}
-			res_add_dep(all[i], all[j - 1]);
+			all[i]->deps[all[i]->ndeps++] = all[j - 1];
 		}
 	}
 	if (!r.bad) {
@@ -414,13 +474,15 @@ int cache_load(struct pass *p, const char *state_dir)
 		ret = 0;
 	} else {
 		for (uint32_t i = 0; i < count; i++)
-			if (all[i])
+			if (all[i] && all[i]->capdeps)
 				free(all[i]->deps);
 	}
 	free(deps);
 	free(ndeps);
 	free(parents);
 	free(all);
+	free(strs);
+#undef STR
 out:
 	free(file);
 	buf_release(&key);

@@ -72,7 +72,8 @@ void pass_release(struct pass *p)
 	}
 	free(p->changes);
 	for (size_t i = 0; i < p->nres; i++)
-		free(p->res[i]->deps);
+		if (p->res[i]->capdeps)
+			free(p->res[i]->deps);
 	free(p->res);
 	hmap_release(&p->by_id);
 	hmap_release(&p->by_path);
@@ -140,9 +141,16 @@ void res_add_dep(struct resource *res, struct resource *dep)
 	for (size_t i = 0; i < res->ndeps; i++)
 		if (res->deps[i] == dep)
 			return;
-	if (res->ndeps == res->capdeps) {
-		res->capdeps = res->capdeps ? res->capdeps * 2 : 4;
-		res->deps = xrealloc(res->deps, res->capdeps * sizeof(*res->deps));
+	if (res->ndeps >= res->capdeps) {
+		/* capdeps 0 with deps: an exact array in the arena (cache_load) */
+		size_t cap = res->ndeps ? res->ndeps * 2 : 4;
+		struct resource **d = xmalloc(cap * sizeof(*d));
+		if (res->ndeps)
+			memcpy(d, res->deps, res->ndeps * sizeof(*d));
+		if (res->capdeps)
+			free(res->deps);
+		res->deps = d;
+		res->capdeps = cap;
 	}
 	res->deps[res->ndeps++] = dep;
 }

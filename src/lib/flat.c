@@ -70,3 +70,49 @@ const char *flat_str(struct flat *r, size_t *len)
 		*len = n;
 	return s;
 }
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+void flat_put_oid(struct buf *b, const char *d)
+{
+	unsigned char bin[20];
+	size_t i = 0;
+	for (; i < 20 && hexval(d[2 * i]) >= 0 && hexval(d[2 * i + 1]) >= 0; i++)
+		bin[i] = (unsigned char)(hexval(d[2 * i]) << 4 | hexval(d[2 * i + 1]));
+	if (i == 20 && !d[40]) {
+		buf_addch(b, 1);
+		buf_add(b, bin, sizeof(bin));
+	} else {
+		buf_addch(b, 0);
+		flat_put_cstr(b, d);
+	}
+}
+
+int flat_oid(struct flat *r, char out[41])
+{
+	static const char hex[] = "0123456789abcdef";
+	if (r->bad || r->p >= r->end)
+		return r->bad = 1, -1;
+	char tag = *r->p++;
+	if (tag == 1) {
+		if (r->end - r->p < 20)
+			return r->bad = 1, -1;
+		for (int i = 0; i < 20; i++) {
+			unsigned char c = (unsigned char)r->p[i];
+			out[2 * i] = hex[c >> 4];
+			out[2 * i + 1] = hex[c & 15];
+		}
+		out[40] = '\0';
+		r->p += 20;
+		return 0;
+	}
+	size_t len = 0;
+	const char *s = tag == 0 ? flat_str(r, &len) : NULL;
+	if (!s || len > 40)
+		return r->bad = 1, -1;
+	memcpy(out, s, len + 1);
+	return 0;
+}

@@ -23,9 +23,15 @@ void flat_put_u64(struct buf *b, uint64_t v);
 void flat_put_str(struct buf *b, const char *s, size_t len);
 void flat_put_cstr(struct buf *b, const char *s);
 
+/* an object id or digest (40 hex digits) as a 1 and 20 bytes; anything
+ * else (empty, not hex) as a 0 and the string */
+void flat_put_oid(struct buf *b, const char *oid);
+
 uint32_t flat_u32(struct flat *r);
 uint64_t flat_u64(struct flat *r);
 /* the string in place, or NULL (for NULL, or when bad); len may be NULL */
 const char *flat_str(struct flat *r, size_t *len);
+/* an id written by flat_put_oid, as text (at most 40 characters) into out */
+int flat_oid(struct flat *r, char out[41]);
 
 #endif

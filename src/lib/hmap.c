@@ -80,7 +80,7 @@ static void hmap_grow_entries(struct hmap *m, size_t n)
 void hmap_reserve(struct hmap *m, size_t n)
 {
 	size_t cap = m->cap ? m->cap : 64;
-	while ((n + 1) * 4 >= cap * 3)
+	while ((n + 1) * 8 >= cap * 7)
 		cap *= 2;
 	if (cap > m->cap)
 		hmap_resize(m, cap);
@@ -89,7 +89,7 @@ void hmap_reserve(struct hmap *m, size_t n)
 
 void *hmap_put(struct hmap *m, const char *key, void *val)
 {
-	if ((m->n + 1) * 4 >= m->cap * 3)
+	if ((m->n + 1) * 8 >= m->cap * 7)
 		hmap_resize(m, m->cap ? m->cap * 2 : 64);
 	uint32_t h = hmap_hash(key);
 	uint64_t *s = hmap_find(m, key, h);

@@ -449,7 +449,7 @@ int db_meta_set(struct db *db, const char *key, const char *val)
  * transaction, in it), so a copy taken before any later write, or a torn
  * one, never matches and the rows are read from SQLite again.
  */
-#define SNAP_MAGIC "DLINDEX1"
+#define SNAP_MAGIC "DLINDEX2"
 #define GEN_LEN 32
 
 static int index_bump(struct db *db)
@@ -468,9 +468,13 @@ static int index_bump(struct db *db)
 	return 0;
 }
 
-static uint64_t snap_sum(const char *p, size_t n)
+#define SNAP_SEED 0x9e3779b97f4a7c15ULL
+
+/* the sum of n bytes after those summed into h; only the last piece may
+ * have a length that is not a multiple of 8 */
+static uint64_t snap_sum_more(uint64_t h, const char *p, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL, w;
+	uint64_t w;
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
 		memcpy(&w, p + i, 8);
@@ -480,6 +484,11 @@ static uint64_t snap_sum(const char *p, size_t n)
 	for (; i < n; i++)
 		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
 	return h;
+}
+
+static uint64_t snap_sum(const char *p, size_t n)
+{
+	return snap_sum_more(SNAP_SEED, p, n);
 }
 
 static int cmp_inv_path(const void *a, const void *b)
@@ -503,19 +512,60 @@ static struct inv_entry **inv_sorted(const struct hmap *inv)
 	return l;
 }
 
+/* The body so far, summed and written but for its last len % 8 bytes. */
+static int snap_flush(int fd, struct buf *b, uint64_t *sum)
+{
+	size_t n = b->len & ~(size_t)7;
+	*sum = snap_sum_more(*sum, b->ptr, n);
+	if (fs_write_all(fd, b->ptr, n) < 0)
+		return -1;
+	memmove(b->ptr, b->ptr + n, b->len - n);
+	b->len -= n;
+	return 0;
+}
+
+/* The entry of sorted (by path) with this path, or -1. */
+static long inv_by_path(struct inv_entry **sorted, size_t n, const char *path)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = sorted[mid]->path ? strcmp(sorted[mid]->path, path) : -1;
+		if (!c)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/*
+ * The snapshot, streamed a MiB at a time (its size is not a peak of the
+ * pass) and its sum put in place last. A stat entry names the inventory
+ * entry of the same path instead of repeating it, and object ids are
+ * stored as 20 bytes (lib/flat.h).
+ */
 static void snap_store(const char *file, const char *gen, const struct hmap *inv,
 		       struct inv_entry **sorted, const struct hmap *stats)
 {
 	struct buf b = BUF_INIT;
 	size_t it = 0;
 	void *v;
+	uint64_t sum = SNAP_SEED;
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
 	buf_add(&b, SNAP_MAGIC, 8);
 	buf_add(&b, gen, GEN_LEN);
 	flat_put_u32(&b, (uint32_t)inv->n);
 	flat_put_u32(&b, (uint32_t)stats->n);
 	flat_put_u64(&b, 0);	/* the sum of what follows */
-	size_t body = b.len;
-	for (size_t i = 0; i < inv->n; i++) {
+	off_t sum_at = (off_t)b.len - 8;
+	int bad = fs_write_all(fd, b.ptr, b.len) < 0;
+	buf_reset(&b);
+	for (size_t i = 0; i < inv->n && !bad; i++) {
 		const struct inv_entry *e = sorted[i];
 		flat_put_cstr(&b, e->id);
 		flat_put_cstr(&b, e->kind);
@@ -526,26 +576,32 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 		flat_put_u32(&b, (uint32_t)e->created);
 		flat_put_u32(&b, (uint32_t)e->prune);
 		flat_put_u32(&b, (uint32_t)e->order);
+		if (b.len >= (1u << 20) && snap_flush(fd, &b, &sum) < 0)
+			bad = 1;
 	}
-	while (hmap_next(stats, &it, NULL, &v)) {
+	while (!bad && hmap_next(stats, &it, NULL, &v)) {
 		const struct stat_entry *e = v;
-		flat_put_cstr(&b, e->path);
-		flat_put_cstr(&b, e->oid);
+		long same = inv_by_path(sorted, inv->n, e->path);
+		flat_put_u32(&b, same < 0 ? UINT32_MAX : (uint32_t)same);
+		if (same < 0)
+			flat_put_cstr(&b, e->path);
+		flat_put_oid(&b, e->oid);
 		flat_put_u64(&b, e->dev);
 		flat_put_u64(&b, e->ino);
 		flat_put_u64(&b, e->size);
 		flat_put_u64(&b, (uint64_t)e->mtime_ns);
 		flat_put_u64(&b, (uint64_t)e->ctime_ns);
+		if (b.len >= (1u << 20) && snap_flush(fd, &b, &sum) < 0)
+			bad = 1;
 	}
-	uint64_t sum = snap_sum(b.ptr + body, b.len - body);
-	memcpy(b.ptr + body - 8, &sum, 8);
 	/* written in place: a torn or interleaved copy fails its sum and only
 	 * costs a read from SQLite, so neither fsync nor rename is needed */
-	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		(void)fs_write_all(fd, b.ptr, b.len);
-		close(fd);
+	if (!bad) {
+		sum = snap_sum_more(sum, b.ptr ? b.ptr : "", b.len);
+		if (fs_write_all(fd, b.ptr ? b.ptr : "", b.len) == 0)
+			(void)!pwrite(fd, &sum, 8, sum_at);
 	}
+	close(fd);
 	buf_release(&b);
 }
 
@@ -608,19 +664,20 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 	}
 	for (uint32_t i = 0; i < nstat && !r.bad; i++) {
 		struct stat_entry *e = &se[i];
-		const char *oid;
-		e->path = flat_str(&r, NULL);
-		oid = flat_str(&r, NULL);
+		uint32_t same = flat_u32(&r);
+		if (same == UINT32_MAX)
+			e->path = flat_str(&r, NULL);
+		else
+			e->path = same < ninv ? ie[same].path : NULL;
+		flat_oid(&r, e->oid);
 		e->dev = flat_u64(&r);
 		e->ino = flat_u64(&r);
 		e->size = flat_u64(&r);
 		e->mtime_ns = (int64_t)flat_u64(&r);
 		e->ctime_ns = (int64_t)flat_u64(&r);
 		e->dirty = 0;
-		if (!e->path || !oid || strlen(oid) >= sizeof(e->oid))
+		if (!e->path)
 			r.bad = 1;
-		else
-			memcpy(e->oid, oid, strlen(oid) + 1);
 	}
 	if (r.bad || r.p != r.end)
 		return 1;
