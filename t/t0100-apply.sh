@@ -79,6 +79,16 @@ test_expect_success 'a corrupt desired-state cache is a miss, not an error' '
 	expect_contains stdout "4 unchanged"
 '
 
+test_expect_success 'a desired-state cache with a changed byte is a miss: its sum is checked' '
+	expect_exit 0 dl_apply repo &&
+	grep -q /etc/motd "$STATE/cache/desired.bin" &&
+	sed -i "s|/etc/motd|/etc/mote|" "$STATE/cache/desired.bin" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains stdout "0 created, 0 updated, 0 deleted, 4 unchanged" &&
+	test ! -e "$ROOT/etc/mote" &&
+	test_cmp_text welcome "$ROOT/etc/motd"
+'
+
 test_expect_success 'plan shows a unified diff of a hand edit and exits 2' '
 	echo "hacked" >>"$ROOT/etc/motd" &&
 	expect_exit 2 dl_plan repo --exit-code &&

@@ -85,15 +85,18 @@ test_expect_success 'a parse is kept per file, and a kept one plans exactly like
 three lines" "$ROOT/etc/app-prod/app.conf"
 '
 
-test_expect_success 'a kept file is really not parsed again (its bytes in the cache are what is used)' '
+test_expect_success 'a kept file is really not parsed again; a changed byte in it is a miss' '
 	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	rm "$STATE/cache/desired.bin" &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_plan repo --path base -c cfg.yaml &&
+	expect_contains "$SCRATCH/stderr" "parse cache: 2 of 2 manifest files kept" &&
 	grep -c "env=" "$STATE/cache/parsed.bin" &&
 	sed -i "s/env=/ENV=/" "$STATE/cache/parsed.bin" &&
-	expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
-	expect_contains stdout "ENV=" &&
-	rm "$STATE/cache/parsed.bin" "$STATE/cache/desired.bin" &&
-	expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
-	expect_not_contains stdout "ENV="
+	rm "$STATE/cache/desired.bin" &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
+	expect_contains "$SCRATCH/stderr" "parse cache: 1 of 2 manifest files kept" &&
+	expect_not_contains stdout "ENV=" &&
+	expect_contains stdout "env=prod port=8080"
 '
 
 test_expect_success 'host variables and local policy are part of the key' '

@@ -267,6 +267,11 @@ int run_prepare(struct run *r, int need_db)
 	/* validate even after load errors, so one run reports every problem */
 	int bad = manifest_load(p) < 0;
 	stage("parse");
+	if (getenv("DRIFTLESS_TIMING") && p->pcache) {
+		int hits, asked;
+		pcache_counts(p->pcache, &hits, &asked);
+		fprintf(stderr, "timing: parse cache: %d of %d manifest files kept\n", hits, asked);
+	}
 	if (pass_validate(p) < 0 || bad || p->diag.n) {
 		r->rejected = 1;
 		return EXIT_ERR;

@@ -19,7 +19,7 @@
 #include "lib/err.h"
 #include "lib/flat.h"
 
-#define CACHE_MAGIC "DLCACHE5"
+#define CACHE_MAGIC "DLCACHE6"
 #define CACHE_MAX (512u << 20)
 
 static int is_string_field(enum field_type t)
@@ -83,11 +83,17 @@ static void cache_key(struct pass *p, struct buf *key)
 }
 
 /* write b out and empty it; 0, or -1 with errno */
-static int flush_to(int fd, struct buf *b)
+/* b written and summed into *sum but for its last len % 8 bytes (all of
+ * them when last) */
+static int flush_to(int fd, struct buf *b, uint64_t *sum, size_t *written, int last)
 {
-	if (fs_write_all(fd, b->ptr ? b->ptr : "", b->len) < 0)
+	size_t n = last ? b->len : b->len & ~(size_t)7;
+	*sum = flat_sum(*sum, b->ptr ? b->ptr : "", n);
+	if (fs_write_all(fd, b->ptr ? b->ptr : "", n) < 0)
 		return -1;
-	buf_reset(b);
+	memmove(b->ptr, b->ptr + n, b->len - n);
+	b->len -= n;
+	*written += n;
 	return 0;
 }
 
@@ -129,8 +135,16 @@ int cache_store(struct pass *p, const char *state_dir)
 	for (size_t i = 0; i < p->nres; i++)
 		hmap_put(&index, p->res[i]->id, (void *)(uintptr_t)(i + 1));
 	cache_key(p, &key);
+	/* magic, key and the sum of the body, which follows */
 	buf_adds(&b, CACHE_MAGIC);
 	flat_put_str(&b, key.ptr, key.len);
+	off_t sum_at = (off_t)b.len;
+	flat_put_u64(&b, 0);
+	uint64_t sum = FLAT_SUM_SEED;
+	if (fs_write_all(fd, b.ptr, b.len) < 0)
+		failed = 1;
+	written = b.len;
+	buf_reset(&b);
 	{
 		struct buf tab = BUF_INIT;
 		uint32_t nstr = 0;
@@ -214,15 +228,13 @@ int cache_store(struct pass *p, const char *state_dir)
 					flat_put_cstr(&b, l[j]);
 			}
 		}
-		if (b.len >= CACHE_FLUSH) {
-			written += b.len;
-			if (flush_to(fd, &b) < 0)
-				failed = 1;
-		}
+		if (b.len >= CACHE_FLUSH && flush_to(fd, &b, &sum, &written, 0) < 0)
+			failed = 1;
 	}
 	/* a lost cache only costs a parse; no fsync needed for correctness,
-	 * and a torn file fails its checks and is a miss */
-	if (failed || flush_to(fd, &b) < 0) {
+	 * and a torn or damaged file fails its sum and is a miss */
+	if (failed || flush_to(fd, &b, &sum, &written, 1) < 0 ||
+	    pwrite(fd, &sum, sizeof(sum), sum_at) != (ssize_t)sizeof(sum)) {
 		err_set_errno("cannot write '%s'", file);
 		close(fd);
 		unlink(tmp);
@@ -316,6 +328,10 @@ int cache_load(struct pass *p, const char *state_dir)
 	size_t klen = 0;
 	const char *k = flat_str(&r, &klen);
 	if (!k || klen != key.len || memcmp(k, key.ptr, klen))
+		goto out;
+	/* trusted without validation, so it must be the bytes we wrote */
+	uint64_t sum = flat_u64(&r);
+	if (r.bad || flat_sum(FLAT_SUM_SEED, r.p, (size_t)(r.end - r.p)) != sum)
 		goto out;
 	uint32_t nstr = flat_u32(&r);
 	if (r.bad || nstr > (size_t)(r.end - r.p) / 5)
@@ -502,13 +518,14 @@ out:
  * holds what parsing depends on besides the file: the format, the local
  * policy and the host variables.
  */
-#define PCACHE_MAGIC "DLPARSE1"
+#define PCACHE_MAGIC "DLPARSE2"
 
 struct pcache_entry {
 	uint32_t ndocs;		/* documents in the file, for messages */
 	const char *oid;	/* 40 hex digits, in the mapping */
 	const char *data;	/* the file's resources, in the mapping */
 	size_t len;
+	uint64_t sum;		/* flat_sum of data: checked when it is taken */
 	uint32_t nres;
 };
 
@@ -523,6 +540,7 @@ struct pcache {
 	long count_at;		/* where the file count goes in out */
 	int bad;
 	int hits;		/* resources of some point into map */
+	int asked;		/* pcache_take calls */
 };
 
 static void parse_key(const struct pass *p, struct buf *key)
@@ -715,13 +733,14 @@ struct pcache *pcache_open(struct pass *p, const char *state_dir)
 			const char *path = flat_str(&r, NULL);
 			const char *oid = flat_str(&r, NULL);
 			uint32_t ndocs = flat_u32(&r), nres = flat_u32(&r), len = flat_u32(&r);
+			uint64_t sum = flat_u64(&r);
 			if (r.bad || !path || !oid || strlen(oid) != 40 ||
 			    (size_t)(r.end - r.p) < len) {
 				r.bad = 1;
 				break;
 			}
 			struct pcache_entry *e = arena_alloc(&pc->arena, sizeof(*e));
-			*e = (struct pcache_entry){ ndocs, oid, r.p, len, nres };
+			*e = (struct pcache_entry){ ndocs, oid, r.p, len, sum, nres };
 			hmap_put(&pc->old, path, e);
 			r.p += len;
 		}
@@ -760,6 +779,7 @@ static void pcache_write_entry(struct pcache *pc, const char *path, const char *
 	flat_put_u32(&h, ndocs);
 	flat_put_u32(&h, nres);
 	flat_put_u32(&h, (uint32_t)len);
+	flat_put_u64(&h, flat_sum(FLAT_SUM_SEED, data, len));
 	if (fwrite(h.ptr, 1, h.len, pc->out) != h.len || fwrite(data, 1, len, pc->out) != len)
 		pc->bad = 1;
 	pc->nout++;
@@ -770,8 +790,12 @@ int pcache_take(struct pcache *pc, struct pass *p, const char *file, const char 
 		const char *oid, struct resource ***out, struct srcpos **name_pos, size_t *n,
 		int *ndocs)
 {
+	if (pc)
+		pc->asked++;
 	struct pcache_entry *e = pc ? hmap_get(&pc->old, file) : NULL;
-	if (!e || strcmp(e->oid, oid))
+	/* a damaged entry would still be validated, but could name another
+	 * path inside the roots: it must be the bytes that were written */
+	if (!e || strcmp(e->oid, oid) || flat_sum(FLAT_SUM_SEED, e->data, e->len) != e->sum)
 		return 1;
 	struct flat r = { e->data, e->data + e->len, 0 };
 	struct resource **v = xcalloc((size_t)e->nres + 1, sizeof(*v));
@@ -802,6 +826,12 @@ void pcache_keep(struct pcache *pc, const char *file, const char *oid, int ndocs
 		put_parsed(&b, v[i], &name_pos[i]);
 	pcache_write_entry(pc, file, oid, (uint32_t)ndocs, (uint32_t)n, b.ptr ? b.ptr : "", b.len);
 	buf_release(&b);
+}
+
+void pcache_counts(const struct pcache *pc, int *hits, int *asked)
+{
+	*hits = pc ? pc->hits : 0;
+	*asked = pc ? pc->asked : 0;
 }
 
 void pcache_close(struct pcache *pc, struct pass *p)

@@ -127,6 +127,8 @@ int pcache_take(struct pcache *pc, struct pass *p, const char *file, const char 
 void pcache_keep(struct pcache *pc, const char *file, const char *oid, int ndocs,
 		 struct resource **v, const struct srcpos *name_pos, size_t n);
 void pcache_close(struct pcache *pc, struct pass *p);
+/* manifest files taken from the cache so far, and all those asked for */
+void pcache_counts(const struct pcache *pc, int *hits, int *asked);
 /* Put the parse cache written by manifest_load in place: after the apply,
  * so that its rename is not among the pass's own; pass_release does it
  * if nobody did. */

@@ -29,6 +29,20 @@ void flat_put_cstr(struct buf *b, const char *s)
 	flat_put_str(b, s, s ? strlen(s) : 0);
 }
 
+uint64_t flat_sum(uint64_t h, const char *p, size_t n)
+{
+	uint64_t w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 static int take(struct flat *r, void *out, size_t n)
 {
 	if (r->bad || (size_t)(r->end - r->p) < n) {

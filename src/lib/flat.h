@@ -27,6 +27,12 @@ void flat_put_cstr(struct buf *b, const char *s);
  * else (empty, not hex) as a 0 and the string */
 void flat_put_oid(struct buf *b, const char *oid);
 
+/* A 64-bit check sum of a file's body, fed in pieces: start from
+ * FLAT_SUM_SEED; every piece but the last must have a length that is a
+ * multiple of 8. Catches torn and flipped bytes, not an adversary. */
+#define FLAT_SUM_SEED 0x9e3779b97f4a7c15ULL
+uint64_t flat_sum(uint64_t h, const char *p, size_t n);
+
 uint32_t flat_u32(struct flat *r);
 uint64_t flat_u64(struct flat *r);
 /* the string in place, or NULL (for NULL, or when bad); len may be NULL */

@@ -468,27 +468,12 @@ static int index_bump(struct db *db)
 	return 0;
 }
 
-#define SNAP_SEED 0x9e3779b97f4a7c15ULL
-
-/* the sum of n bytes after those summed into h; only the last piece may
- * have a length that is not a multiple of 8 */
-static uint64_t snap_sum_more(uint64_t h, const char *p, size_t n)
-{
-	uint64_t w;
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	for (; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
-	return h;
-}
+#define SNAP_SEED FLAT_SUM_SEED
+#define snap_sum_more flat_sum
 
 static uint64_t snap_sum(const char *p, size_t n)
 {
-	return snap_sum_more(SNAP_SEED, p, n);
+	return flat_sum(FLAT_SUM_SEED, p, n);
 }
 
 static int cmp_inv_path(const void *a, const void *b)
