@@ -604,6 +604,7 @@ int cmd_apply(int argc, char **argv)
 		goto out;
 	}
 	stage("apply");
+	r.p.one_shot = 1;	/* the process ends after this pass */
 	if (!r.o.dry_run && pass_record(&r.p, "apply") < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		ret = EXIT_ERR;

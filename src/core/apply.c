@@ -715,6 +715,8 @@ static int record_inventory(struct pass *p, struct change *c)
 		e.digest = c->inv->digest;	/* still drifted: keep the applied digest */
 	if (db_inv_put(p->db, &e) < 0)
 		return -1;
+	if (p->one_shot)
+		return 0;
 	/* keep the in-memory inventory true for later passes on this pass
 	 * (the agent repairs drift on the pass it applied last) */
 	struct inv_entry *m = c->inv ? c->inv : hmap_get(&p->inv, res->id);

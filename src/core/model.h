@@ -335,6 +335,10 @@ struct pass {
 	 * files then holds no 24 MB of changes) */
 	int elide_clean;
 	size_t nclean;
+	/* nothing plans on this pass after pass_record (the CLI's apply): the
+	 * in-memory inventory is not kept up to date by the record (100,000
+	 * new rows are 14 MB of a first apply's peak) */
+	int one_shot;
 	/* asked between resources; non-zero stops the apply (agent shutdown) */
 	int (*interrupt)(void *ctx);
 	void *interrupt_ctx;
