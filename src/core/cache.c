@@ -518,7 +518,7 @@ out:
  * holds what parsing depends on besides the file: the format, the local
  * policy and the host variables.
  */
-#define PCACHE_MAGIC "DLPARSE2"
+#define PCACHE_MAGIC "DLPARSE3"
 
 struct pcache_entry {
 	uint32_t ndocs;		/* documents in the file, for messages */
@@ -585,6 +585,10 @@ static void put_parsed(struct buf *b, const struct resource *r, const struct src
 		flat_put_u32(b, (uint32_t)r->dep_pos[d].line);
 		flat_put_u32(b, (uint32_t)r->dep_pos[d].col);
 	}
+	/* at a multiple of 8 from the entry's start, which is one in the
+	 * file: a hit uses the spec in place */
+	static const char zeros[8];
+	buf_add(b, zeros, (size_t)(-b->len) & 7);
 	buf_add(b, r->spec, k->spec_size);
 	for (const struct field *f = k->fields; f->name; f++) {
 		const char *slot = (const char *)r->spec + f->offset;
@@ -604,11 +608,16 @@ static void put_parsed(struct buf *b, const struct resource *r, const struct src
 	}
 }
 
-static int get_fields(struct flat *r, struct pass *p, const struct kind *kk, void *spec)
+/* The spec in place, in the entry that starts at base (the private, writable
+ * mapping of the old cache), its pointers set to the strings after it. */
+static int get_fields(struct flat *r, struct pass *p, const struct kind *kk, const char *base,
+		      void **specp)
 {
-	if ((size_t)(r->end - r->p) < kk->spec_size)
+	r->p += (size_t)(-(r->p - base)) & 7;
+	if (r->p > r->end || (size_t)(r->end - r->p) < kk->spec_size)
 		return r->bad = 1, -1;
-	memcpy(spec, r->p, kk->spec_size);
+	void *spec = (char *)base + (r->p - base);
+	*specp = spec;
 	r->p += kk->spec_size;
 	for (const struct field *f = kk->fields; f->name && !r->bad; f++) {
 		char *slot = (char *)spec + f->offset;
@@ -637,7 +646,7 @@ static int get_fields(struct flat *r, struct pass *p, const struct kind *kk, voi
 }
 
 static struct resource *get_parsed(struct flat *r, struct pass *p, const char *file,
-				   const char *dir, struct srcpos *name_pos)
+				   const char *dir, struct srcpos *name_pos, const char *base)
 {
 	const char *kname = flat_str(r, NULL);
 	const struct kind *kk = kname ? kind_find(kname) : NULL;
@@ -645,7 +654,7 @@ static struct resource *get_parsed(struct flat *r, struct pass *p, const char *f
 		r->bad = 1;
 		return NULL;
 	}
-	struct resource *res = pass_new_resource(p, kk);
+	struct resource *res = pass_new_resource_at(p, kk, NULL);
 	size_t nf = 0;
 	while (kk->fields[nf].name)
 		nf++;
@@ -690,7 +699,7 @@ static struct resource *get_parsed(struct flat *r, struct pass *p, const char *f
 			r->bad = 1;
 	}
 	res->ndep_ids = nd;
-	if (r->bad || get_fields(r, p, kk, res->spec) < 0)
+	if (r->bad || get_fields(r, p, kk, base, &res->spec) < 0)
 		return NULL;
 	res->id = arena_printf(&p->arena, "%s/%s", kk->name, res->name);
 	if (kk->path_offset != SIZE_MAX)
@@ -715,7 +724,7 @@ struct pcache *pcache_open(struct pass *p, const char *state_dir)
 	struct stat st;
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 8 &&
 	    (uint64_t)st.st_size <= CACHE_MAX) {
-		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 		if (m != MAP_FAILED) {
 			pc->map = m;
 			pc->maplen = (size_t)st.st_size;
@@ -734,6 +743,11 @@ struct pcache *pcache_open(struct pass *p, const char *state_dir)
 			const char *oid = flat_str(&r, NULL);
 			uint32_t ndocs = flat_u32(&r), nres = flat_u32(&r), len = flat_u32(&r);
 			uint64_t sum = flat_u64(&r);
+			uint32_t pad = flat_u32(&r);
+			if (!r.bad && pad < 8 && (size_t)(r.end - r.p) >= pad)
+				r.p += pad;
+			else
+				r.bad = 1;
 			if (r.bad || !path || !oid || strlen(oid) != 40 ||
 			    (size_t)(r.end - r.p) < len) {
 				r.bad = 1;
@@ -780,7 +794,13 @@ static void pcache_write_entry(struct pcache *pc, const char *path, const char *
 	flat_put_u32(&h, nres);
 	flat_put_u32(&h, (uint32_t)len);
 	flat_put_u64(&h, flat_sum(FLAT_SUM_SEED, data, len));
-	if (fwrite(h.ptr, 1, h.len, pc->out) != h.len || fwrite(data, 1, len, pc->out) != len)
+	/* the data at a multiple of 8 in the file (specs are used in place) */
+	long at = ftell(pc->out);
+	size_t pad = at < 0 ? 0 : (size_t)(-((size_t)at + h.len + 4)) & 7;
+	flat_put_u32(&h, (uint32_t)pad);
+	static const char zeros[8];
+	buf_add(&h, zeros, pad);
+	if (at < 0 || fwrite(h.ptr, 1, h.len, pc->out) != h.len || fwrite(data, 1, len, pc->out) != len)
 		pc->bad = 1;
 	pc->nout++;
 	buf_release(&h);
@@ -801,7 +821,7 @@ int pcache_take(struct pcache *pc, struct pass *p, const char *file, const char 
 	struct resource **v = xcalloc((size_t)e->nres + 1, sizeof(*v));
 	struct srcpos *np = xcalloc((size_t)e->nres + 1, sizeof(*np));
 	for (uint32_t i = 0; i < e->nres && !r.bad; i++)
-		v[i] = get_parsed(&r, p, file, dir, &np[i]);
+		v[i] = get_parsed(&r, p, file, dir, &np[i], e->data);
 	if (r.bad || r.p != r.end) {
 		free(v);
 		free(np);
