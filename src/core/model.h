@@ -156,7 +156,7 @@ struct resource {
 	int doc_index;
 	int order;			/* position in the apply order */
 	char digest[41];		/* hash of the desired state, to notice spec changes */
-	/* small values, packed: 100,000 resources are 200 bytes each, not 232 */
+	/* small values, packed: a resource is 192 bytes, not 232 */
 	signed char drift;		/* enum drift_policy */
 	signed char prune;		/* 0: keep on the host when removed from Git */
 	signed char adopt;		/* may take over a pre-existing path */
