@@ -102,6 +102,25 @@ spec: {path: /srv/app/leak, source: leak.txt}" \
 	rm repo/leak.txt repo/link.yaml
 '
 
+test_expect_success 'R01: a source is never reached through a symlinked folder' '
+	mkdir -p repo/real && echo inside >repo/real/f.conf &&
+	ln -s real repo/lnk && ln -s "$SCRATCH/outside" repo/out &&
+	reject "apiVersion: driftless/v1
+kind: File
+metadata: {name: via}
+spec: {path: /srv/app/via, source: lnk/f.conf}
+---
+apiVersion: driftless/v1
+kind: File
+metadata: {name: out}
+spec: {path: /srv/app/out, source: out/shadow.canary}" \
+	"'\''source'\'' names '\''lnk/f.conf'\'', which does not exist in the commit" \
+	"'\''source'\'' names '\''out/shadow.canary'\'', which does not exist in the commit" &&
+	expect_missing "$ROOT/srv/app/via" &&
+	expect_missing "$ROOT/srv/app/out" &&
+	rm -r repo/real repo/lnk repo/out
+'
+
 test_expect_success 'R01: a Symlink resource pointing outside the roots is refused' '
 	reject "apiVersion: driftless/v1
 kind: Symlink

@@ -701,7 +701,7 @@ static struct resource *get_parsed(struct flat *r, struct pass *p, const char *f
 	res->ndep_ids = nd;
 	if (r->bad || get_fields(r, p, kk, base, &res->spec) < 0)
 		return NULL;
-	res->id = arena_printf(&p->arena, "%s/%s", kk->name, res->name);
+	res->id = arena_join(&p->arena, kk->name, '/', res->name);
 	if (kk->path_offset != SIZE_MAX)
 		res->path = *(const char **)((char *)res->spec + kk->path_offset);
 	return res;

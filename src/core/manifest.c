@@ -471,7 +471,7 @@ static void load_doc(struct load *l, const char *file, const char *dir, struct y
 
 	struct resource *res = pass_new_resource(p, k);
 	res->name = arena_strndup(&p->arena, nm->str, nm->len);
-	res->id = arena_printf(&p->arena, "%s/%s", k->name, nm->str);
+	res->id = arena_join(&p->arena, k->name, '/', nm->str);
 	l->cur_id = res->id;
 	res->pos = (struct srcpos){ file, root->line, root->col };
 	res->doc_index = doc;

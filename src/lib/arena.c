@@ -69,6 +69,16 @@ void *arena_alloc(struct arena *a, size_t n)
 	return p;
 }
 
+char *arena_join(struct arena *ar, const char *a, char sep, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *p = arena_alloc_raw(ar, la + lb + 2);
+	memcpy(p, a, la);
+	p[la] = sep;
+	memcpy(p + la + 1, b, lb + 1);
+	return p;
+}
+
 char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
 	char *p = arena_alloc_raw(a, n + 1);

@@ -19,6 +19,8 @@ void *arena_alloc(struct arena *a, size_t n);
 void *arena_alloc_raw(struct arena *a, size_t n);
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
+/* a, sep and b joined (no printf: ids are made once per resource) */
+char *arena_join(struct arena *ar, const char *a, char sep, const char *b);
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -26,6 +26,10 @@ struct gitsrc {
 	git_odb *odb;
 	git_oid root_commit;	/* the commit whose root tree is held below */
 	git_tree *root;
+	/* the folder of the last gitsrc_lookup in root: sources are listed
+	 * folder by folder, so most lookups are one search by name */
+	git_tree *dir;
+	char *dir_path;
 	char *url;
 	char *safe_url;
 };
@@ -237,6 +241,8 @@ void gitsrc_free(struct gitsrc *g)
 {
 	if (!g)
 		return;
+	git_tree_free(g->dir);
+	free(g->dir_path);
 	git_tree_free(g->root);
 	git_odb_free(g->odb);
 	git_repository_free(g->repo);
@@ -801,6 +807,10 @@ static int root_tree(struct gitsrc *g, const char *commit, git_tree **out)
 		return git_fail("cannot read commit '%s'", commit);
 	git_tree_free(g->root);
 	g->root = NULL;
+	git_tree_free(g->dir);	/* a folder of the old root */
+	g->dir = NULL;
+	free(g->dir_path);
+	g->dir_path = NULL;
 	int r = git_commit_tree(&g->root, c);
 	git_commit_free(c);
 	if (r < 0)
@@ -917,14 +927,42 @@ int gitsrc_walk_sizes(struct gitsrc *g, const char *commit, const char *dir, int
 	return 0;
 }
 
+/* The tree of folder dir (len bytes, "" for the root) in root, or NULL when
+ * there is no such folder; borrowed (g->dir or root). */
+static git_tree *folder(struct gitsrc *g, git_tree *root, const char *dir, size_t len)
+{
+	if (!len)
+		return root;
+	if (g->dir && strlen(g->dir_path) == len && !memcmp(g->dir_path, dir, len))
+		return g->dir;
+	char *d = xstrndup(dir, len);
+	git_tree_entry *e = NULL;
+	git_tree *t = NULL;
+	if (git_tree_entry_bypath(&e, root, d) < 0 || git_tree_entry_type(e) != GIT_OBJECT_TREE ||
+	    git_tree_lookup(&t, g->repo, git_tree_entry_id(e)) < 0) {
+		git_tree_entry_free(e);
+		free(d);
+		return NULL;
+	}
+	git_tree_entry_free(e);
+	git_tree_free(g->dir);
+	free(g->dir_path);
+	g->dir = t;
+	g->dir_path = d;
+	return t;
+}
+
 int gitsrc_lookup(struct gitsrc *g, const char *commit, const char *path,
 		  enum gitsrc_entry *type, char oid[41], uint64_t *size)
 {
 	git_tree *root = NULL;
-	git_tree_entry *e = NULL;
 	if (root_tree(g, commit, &root) < 0)
 		return -1;
-	if (git_tree_entry_bypath(&e, root, path) < 0)
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
+	git_tree *dir = folder(g, root, path, dlen);
+	const git_tree_entry *e = dir ? git_tree_entry_byname(dir, slash ? slash + 1 : path) : NULL;
+	if (!e)
 		return 1;
 	*type = entry_type(e);
 	git_oid_tostr(oid, 41, git_tree_entry_id(e));
@@ -932,13 +970,10 @@ int gitsrc_lookup(struct gitsrc *g, const char *commit, const char *path,
 	if (*type != GITSRC_TREE && *type != GITSRC_COMMIT) {
 		size_t sz;
 		git_object_t ot;
-		if (git_odb_read_header(&sz, &ot, g->odb, git_tree_entry_id(e)) < 0) {
-			git_tree_entry_free(e);
+		if (git_odb_read_header(&sz, &ot, g->odb, git_tree_entry_id(e)) < 0)
 			return git_fail("cannot read '%s'", path);
-		}
 		*size = sz;
 	}
-	git_tree_entry_free(e);
 	return 0;
 }
 
