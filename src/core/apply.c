@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Plan (observe every resource, decide prunes) and apply (carry out changes in dependency order, then record). */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -117,16 +119,24 @@ static int cmp_prune(const void *a, const void *b)
 	return strcmp(y->res->path, x->res->path);
 }
 
-static int parent_exists(struct pass *p, const char *path)
+/*
+ * A path the plan found missing, asked again through its parent directory
+ * held open: 1 it is gone from a directory that is there, 0 the directory
+ * itself is missing (or not a directory), -1 it is there again. One open
+ * directory answers both questions, so a directory renamed away and back
+ * between two lookups (F10) cannot make a file that still exists look
+ * deleted and leave it behind, forgotten.
+ */
+static int gone_from_parent(struct pass *p, const char *path)
 {
+	const char *base;
+	int dfd = fs_open_parent(&p->root, path, &base);
+	if (dfd < 0)
+		return 0;
 	struct stat st;
-	const char *slash = strrchr(path, '/');
-	if (!slash || slash == path)
-		return 1;
-	char *dir = xstrndup(path, (size_t)(slash - path));
-	int r = fs_lstat(&p->root, dir, &st);
-	free(dir);
-	return r == 0 && S_ISDIR(st.st_mode);
+	int r = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT ? 1 : -1;
+	close(dfd);
+	return r;
 }
 
 static void plan_prune(struct pass *p, struct inv_entry *e, int *nprune)
@@ -173,14 +183,15 @@ static void plan_prune(struct pass *p, struct inv_entry *e, int *nprune)
 		fail(c, OUT_FAILED, err_msg());
 		return;
 	}
-	if (rc == 1) {
-		/* gone; but if its directory is gone too (moved away for a moment?)
-		 * we cannot tell, so it stays in the inventory for the next pass */
-		if (!parent_exists(p, e->path)) {
-			buf_adds(&c->what, "its directory is missing; kept in the inventory");
-			c->inv = NULL;
-			return;
-		}
+	/* gone; but if its directory is gone too (moved away for a moment?)
+	 * we cannot tell, so it stays in the inventory for the next pass */
+	int gone = rc == 1 ? gone_from_parent(p, e->path) : -1;
+	if (gone == 0) {
+		buf_adds(&c->what, "its directory is missing; kept in the inventory");
+		c->inv = NULL;
+		return;
+	}
+	if (gone == 1) {
 		buf_adds(&c->what, "already gone");
 		return;
 	}
@@ -874,16 +885,17 @@ int pass_apply(struct pass *p)
 		int64_t t0 = now_ms();
 		struct stat st;
 		int r;
-		if (c->action == ACT_DELETE && res->path && fs_lstat(&p->root, res->path, &st) == 1) {
-			/* already gone, e.g. purged with its directory; with the
-			 * directory itself missing, keep it in the inventory */
-			r = 0;
-			if (!parent_exists(p, res->path)) {
-				c->inv = NULL;
-				c->action = ACT_NONE;
-				c->outcome = OUT_UNCHANGED;
-				continue;
-			}
+		int gone = c->action == ACT_DELETE && res->path &&
+			   fs_lstat(&p->root, res->path, &st) == 1 ? gone_from_parent(p, res->path) : -1;
+		if (gone == 0) {
+			/* the directory itself is missing: keep it in the inventory */
+			c->inv = NULL;
+			c->action = ACT_NONE;
+			c->outcome = OUT_UNCHANGED;
+			continue;
+		}
+		if (gone == 1) {
+			r = 0;	/* already gone, e.g. purged with its directory */
 		} else {
 			if (res->kind->apply_batch && !c->batched)
 				run_batch(p, i);
