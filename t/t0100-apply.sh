@@ -253,6 +253,36 @@ test_expect_success 'a create that fails leaves no inventory claim on the path' 
 	test_cmp_text theirs "$ROOT/etc/nodir/later"
 '
 
+test_expect_success 'a pruned file whose folder is away stays owned; one already gone is forgotten' '
+	mkdir -p "$ROOT/etc/gdir" &&
+	write_file repo/gone.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: g}
+	spec: {path: /etc/gdir/g.conf, content: "g\n"}
+	---
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: h}
+	spec: {path: /etc/gdir/h.conf, content: "h\n"}
+	Y
+	repo_commit repo gone &&
+	expect_exit 0 dl_apply repo &&
+	git -C repo rm -q gone.yaml && repo_commit repo "no gone" &&
+	mv "$ROOT/etc/gdir" "$ROOT/etc/gdir.away" &&
+	expect_exit 0 dl_apply repo &&
+	expect_not_contains stdout "File/g deleted" &&
+	expect_contains stdout "0 deleted" &&
+	mv "$ROOT/etc/gdir.away" "$ROOT/etc/gdir" &&
+	rm "$ROOT/etc/gdir/h.conf" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains stdout "- File/g deleted /etc/gdir/g.conf" &&
+	expect_missing "$ROOT/etc/gdir/g.conf" &&
+	echo mine >"$ROOT/etc/gdir/h.conf" &&
+	expect_exit 0 dl_apply repo &&
+	test_cmp_text mine "$ROOT/etc/gdir/h.conf"
+'
+
 test_expect_success 'usage errors exit 64' '
 	expect_exit 64 dl apply --bogus &&
 	expect_exit 64 dl frobnicate &&
