@@ -40,16 +40,22 @@ static int64_t now_ms(void)
 }
 
 /* DRIFTLESS_TIMING=1 prints how long each stage of a pass took (stderr). */
-static void stage(const char *name)
+static int timing_on(void)
 {
 	static int on = -1;
-	static int64_t last;
 	if (on < 0) {
 		const char *e = getenv("DRIFTLESS_TIMING");
 		on = e && *e == '1';
-		last = now_ms();
 	}
-	if (!on)
+	return on;
+}
+
+static void stage(const char *name)
+{
+	static int64_t last = -1;
+	if (last < 0)
+		last = now_ms();
+	if (!timing_on())
 		return;
 	int64_t t = now_ms();
 	/* resident and peak resident set so far, from /proc (kB) */
@@ -267,7 +273,7 @@ int run_prepare(struct run *r, int need_db)
 	/* validate even after load errors, so one run reports every problem */
 	int bad = manifest_load(p) < 0;
 	stage("parse");
-	if (getenv("DRIFTLESS_TIMING") && p->pcache) {
+	if (timing_on() && p->pcache) {
 		int hits, asked;
 		pcache_counts(p->pcache, &hits, &asked);
 		fprintf(stderr, "timing: parse cache: %d of %d manifest files kept\n", hits, asked);

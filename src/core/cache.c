@@ -82,18 +82,13 @@ static void cache_key(struct pass *p, struct buf *key)
 	vars_key(p->vars, key);
 }
 
-/* write b out and empty it; 0, or -1 with errno */
-/* b written and summed into *sum but for its last len % 8 bytes (all of
- * them when last) */
+/* flat_flush, counting what is in the file so far */
 static int flush_to(int fd, struct buf *b, uint64_t *sum, size_t *written, int last)
 {
-	size_t n = last ? b->len : b->len & ~(size_t)7;
-	*sum = flat_sum(*sum, b->ptr ? b->ptr : "", n);
-	if (fs_write_all(fd, b->ptr ? b->ptr : "", n) < 0)
+	long n = flat_flush(fd, b, sum, last);
+	if (n < 0)
 		return -1;
-	memmove(b->ptr, b->ptr + n, b->len - n);
-	b->len -= n;
-	*written += n;
+	*written += (size_t)n;
 	return 0;
 }
 

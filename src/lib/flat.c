@@ -2,6 +2,7 @@
 /* The flat encoding of the cache files (see flat.h). */
 #include <string.h>
 #include "lib/flat.h"
+#include "lib/fs.h"
 
 void flat_put_u32(struct buf *b, uint32_t v)
 {
@@ -41,6 +42,20 @@ uint64_t flat_sum(uint64_t h, const char *p, size_t n)
 	for (; i < n; i++)
 		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
 	return h;
+}
+
+long flat_flush(int fd, struct buf *b, uint64_t *sum, int last)
+{
+	size_t n = last ? b->len : b->len & ~(size_t)7;
+	const char *p = b->ptr ? b->ptr : "";
+	*sum = flat_sum(*sum, p, n);
+	if (fs_write_all(fd, p, n) < 0)
+		return -1;
+	if (n) {
+		memmove(b->ptr, b->ptr + n, b->len - n);
+		b->len -= n;
+	}
+	return (long)n;
 }
 
 static int take(struct flat *r, void *out, size_t n)

@@ -32,6 +32,10 @@ void flat_put_oid(struct buf *b, const char *oid);
  * multiple of 8. Catches torn and flipped bytes, not an adversary. */
 #define FLAT_SUM_SEED 0x9e3779b97f4a7c15ULL
 uint64_t flat_sum(uint64_t h, const char *p, size_t n);
+/* b written to fd and summed into *sum, all of it when last, else but for
+ * its last len % 8 bytes (kept in b for the next piece): the number of
+ * bytes written, or -1 with errno */
+long flat_flush(int fd, struct buf *b, uint64_t *sum, int last);
 
 uint32_t flat_u32(struct flat *r);
 uint64_t flat_u64(struct flat *r);

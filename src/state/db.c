@@ -468,14 +468,6 @@ static int index_bump(struct db *db)
 	return 0;
 }
 
-#define SNAP_SEED FLAT_SUM_SEED
-#define snap_sum_more flat_sum
-
-static uint64_t snap_sum(const char *p, size_t n)
-{
-	return flat_sum(FLAT_SUM_SEED, p, n);
-}
-
 static int cmp_inv_path(const void *a, const void *b)
 {
 	const struct inv_entry *x = *(const struct inv_entry *const *)a;
@@ -495,18 +487,6 @@ static struct inv_entry **inv_sorted(const struct hmap *inv)
 		l[n++] = v;
 	qsort(l, n, sizeof(*l), cmp_inv_path);
 	return l;
-}
-
-/* The body so far, summed and written but for its last len % 8 bytes. */
-static int snap_flush(int fd, struct buf *b, uint64_t *sum)
-{
-	size_t n = b->len & ~(size_t)7;
-	*sum = snap_sum_more(*sum, b->ptr, n);
-	if (fs_write_all(fd, b->ptr, n) < 0)
-		return -1;
-	memmove(b->ptr, b->ptr + n, b->len - n);
-	b->len -= n;
-	return 0;
 }
 
 /* The entry of sorted (by path) with this path, or -1. */
@@ -538,7 +518,7 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 	struct buf b = BUF_INIT;
 	size_t it = 0;
 	void *v;
-	uint64_t sum = SNAP_SEED;
+	uint64_t sum = FLAT_SUM_SEED;
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
@@ -561,7 +541,7 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 		flat_put_u32(&b, (uint32_t)e->created);
 		flat_put_u32(&b, (uint32_t)e->prune);
 		flat_put_u32(&b, (uint32_t)e->order);
-		if (b.len >= (1u << 20) && snap_flush(fd, &b, &sum) < 0)
+		if (b.len >= (1u << 20) && flat_flush(fd, &b, &sum, 0) < 0)
 			bad = 1;
 	}
 	while (!bad && hmap_next(stats, &it, NULL, &v)) {
@@ -576,14 +556,13 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 		flat_put_u64(&b, e->size);
 		flat_put_u64(&b, (uint64_t)e->mtime_ns);
 		flat_put_u64(&b, (uint64_t)e->ctime_ns);
-		if (b.len >= (1u << 20) && snap_flush(fd, &b, &sum) < 0)
+		if (b.len >= (1u << 20) && flat_flush(fd, &b, &sum, 0) < 0)
 			bad = 1;
 	}
 	/* written in place: a torn or interleaved copy fails its sum and only
 	 * costs a read from SQLite, so neither fsync nor rename is needed */
 	if (!bad) {
-		sum = snap_sum_more(sum, b.ptr ? b.ptr : "", b.len);
-		if (fs_write_all(fd, b.ptr ? b.ptr : "", b.len) == 0)
+		if (flat_flush(fd, &b, &sum, 1) >= 0)
 			(void)!pwrite(fd, &sum, 8, sum_at);
 	}
 	close(fd);
@@ -627,7 +606,7 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 	struct flat r = { data + 8 + GEN_LEN, data + size, 0 };
 	uint32_t ninv = flat_u32(&r), nstat = flat_u32(&r);
 	uint64_t sum = flat_u64(&r);
-	if (r.bad || snap_sum(r.p, (size_t)(r.end - r.p)) != sum ||
+	if (r.bad || flat_sum(FLAT_SUM_SEED, r.p, (size_t)(r.end - r.p)) != sum ||
 	    ninv > size / 24 || nstat > size / 50)
 		return 1;
 	/* parsed into arrays first: nothing reaches the maps from a bad copy */
