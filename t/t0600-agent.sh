@@ -98,6 +98,39 @@ test_expect_success 'report policy: drift is reported, not repaired; ignore: not
 	! log_has "File/ign: drift"
 '
 
+# The agent frees the applied pass 5 s after its last use and loads it
+# again for the next repair: from the desired-state cache its pass left, or
+# from Git when that file is gone or damaged.
+log_count_gt() { test "$(grep -cF -e "$1" "$AGENT_LOG")" -gt "$2"; }
+test_expect_success 'after the agent has idled and freed its pass, drift is still repaired' '
+	n=$(grep -cF "File/conf: drift repaired" "$AGENT_LOG") &&
+	r=$(grep -cF "File/rep: drift reported" "$AGENT_LOG") &&
+	sleep 6 &&
+	echo "idle edit" >"$ROOT/srv/app/app.conf" &&
+	wait_for 2 content_is "$ROOT/srv/app/app.conf" gen1 &&
+	wait_for 2 log_count_gt "File/conf: drift repaired" "$n" &&
+	echo hand2 >"$ROOT/srv/app/report.conf" &&
+	echo hand2 >"$ROOT/srv/app/ignore.conf" &&
+	wait_for 2 log_count_gt "File/rep: drift reported" "$r" &&
+	test_cmp_text hand2 "$ROOT/srv/app/report.conf" &&
+	! log_has "File/ign: drift" &&
+	! log_has "cannot load the applied revision"
+'
+
+test_expect_success 'with its desired-state cache gone or damaged, the revision is read from Git again' '
+	sleep 6 &&
+	rm "$STATE/cache/desired.bin" &&
+	chmod 0700 "$ROOT/srv/app" &&
+	wait_for 2 expect_mode 755 "$ROOT/srv/app" &&
+	wait_for 2 log_count_gt "Directory/app: drift repaired (mode 0700 -> 0755)" 0 &&
+	sleep 6 &&
+	printf "junk" >"$STATE/cache/desired.bin" &&
+	chmod 0711 "$ROOT/srv/app" &&
+	wait_for 2 expect_mode 755 "$ROOT/srv/app" &&
+	wait_for 2 log_count_gt "Directory/app: drift repaired (mode 0711 -> 0755)" 0 &&
+	! log_has "cannot load the applied revision"
+'
+
 test_expect_success 'a pushed commit is applied on the next poll' '
 	sed -i "s/gen1/gen2/" repo/app.yaml && repo_commit repo v2 && push &&
 	wait_for 10 content_is "$ROOT/srv/app/app.conf" gen2

@@ -4,6 +4,12 @@
  * fetch child) that keeps the host equal to Git. Fetches run in a child
  * process so the loop never blocks on the network; passes and drift repairs
  * run in the loop, one at a time, so two never interleave.
+ *
+ * Between them the agent holds only what its watches need of the applied
+ * revision (struct wres: id, path, two flags). The whole pass (cur) stays
+ * for COOL_MS after a pass or a repair, so a burst of drift is repaired at
+ * once, and is then freed; the next repair loads it again from the
+ * desired-state cache the pass left (agent_warm).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +48,15 @@
 #define POISON_LIMIT 3		/* crashes on one revision before it is skipped */
 #define TRIM_AFTER 256		/* a repair of more resources gives its memory back */
 #define DB_CACHE_KIB 512	/* SQLite's page cache (2 MiB by default) */
+#define COOL_MS 5000		/* the applied pass in full is kept this long after use */
+
+/* What the watches need of a resource of the applied revision. */
+struct wres {
+	const char *id;
+	const char *path;	/* NULL: not a path kind */
+	unsigned char ignore;	/* drift: ignore */
+	unsigned char purge_dir;	/* a Directory with purge: a new entry in it is drift */
+};
 
 struct flap {
 	int64_t window_start;
@@ -58,11 +73,21 @@ struct agent {
 					 * pass failed, not cfg (cur's policy points into it) */
 	struct loop loop;
 	struct db *db;
-	struct pass *cur;		/* the applied revision, kept for drift repair */
-	int sigfd, poll_tfd, resync_tfd, debounce_tfd;
+	/* the applied revision: oid and ref ("" before the first), its
+	 * desired-state cache key, what the watches need of its resources,
+	 * and the pass itself while in use (NULL when cooled: agent_warm) */
+	char cur_oid[41], cur_ref[256];
+	char *cur_key;
+	struct wres *idx;
+	size_t nidx;
+	struct hmap idx_path;		/* path -> wres */
+	struct arena idx_arena;
+	struct pass *cur;
+	int cur_partial;		/* cur's inv and stats hold only what repairs read */
+	int sigfd, poll_tfd, resync_tfd, debounce_tfd, cool_tfd;
 	int debounce_armed;
 	struct watch watch;
-	struct hmap dirty;		/* id -> resource of cur */
+	struct hmap dirty;		/* id -> wres */
 	struct hmap flaps;		/* id (heap) -> struct flap */
 	pid_t fetch_pid;
 	int fetch_fd;
@@ -207,6 +232,117 @@ static void cfg_adopt(struct agent *a)
 	cfg_drop(a, prev);
 }
 
+/* A pass with the agent's settings from cfg, on nothing yet. */
+static struct pass *pass_for(struct agent *a, const struct config *cfg)
+{
+	struct pass *p = xcalloc(1, sizeof(*p));
+	pass_init(p);
+	const char *entry = "";
+	if (cfg->path && strcmp(cfg->path, ".") && strcmp(cfg->path, "/") &&
+	    check_repo_path(&p->arena, "", cfg->path, strlen(cfg->path), &entry))
+		entry = "";
+	p->entry = entry;
+	p->policy = &cfg->policy;
+	p->identity_file = cfg->identity ? cfg->identity : DEFAULT_IDENTITY;
+	p->allow_empty = cfg->allow_empty;
+	p->prune = cfg->prune;
+	p->state_dir = a->o.state;
+	p->db = a->db;
+	p->batching = 1;
+	p->hold_drift = a->susp_until > 0;
+	p->interrupt = interrupted;
+	p->interrupt_ctx = a;
+	p->git_cache = a->cache_dir;
+	p->git_url = a->url;
+	return p;
+}
+
+/* What the watches need of the applied revision p, kept when p goes. */
+static void idx_build(struct agent *a, const struct pass *p)
+{
+	const struct kind *dirk = kind_find("Directory");
+	hmap_release(&a->idx_path);
+	hmap_init(&a->idx_path);
+	arena_release(&a->idx_arena);
+	arena_init(&a->idx_arena);
+	free(a->idx);
+	a->idx = xcalloc(p->nres + 1, sizeof(*a->idx));
+	a->nidx = p->nres;
+	hmap_reserve(&a->idx_path, p->nres);
+	for (size_t i = 0; i < p->nres; i++) {
+		const struct resource *res = p->res[i];
+		struct wres *w = &a->idx[i];
+		w->id = arena_strdup(&a->idx_arena, res->id);
+		w->ignore = res->drift == DRIFT_IGNORE;
+		if (!res->path)
+			continue;
+		w->path = arena_strdup(&a->idx_arena, res->path);
+		if (res->kind == dirk) {
+			const struct field *f;
+			for (f = dirk->fields; f->name && strcmp(f->name, "purge"); f++)
+				;
+			w->purge_dir = f->name && *(const int *)((const char *)res->spec + f->offset) == 1;
+		}
+		hmap_put(&a->idx_path, w->path, w);
+	}
+}
+
+/* The applied pass in full for a repair: kept from the last pass or
+ * repair, or loaded again from the desired-state cache that pass read or
+ * wrote (its key is remembered), or, when the cache is gone or was
+ * replaced by another command, from Git and validated again. */
+static struct pass *agent_warm(struct agent *a)
+{
+	if (a->cur || !a->cur_oid[0])
+		return a->cur;
+	struct config *cfg = a->cur_cfg ? a->cur_cfg : a->cfg;
+	struct pass *p = pass_for(a, cfg);
+	pass_set_vars(p, cfg->var_keys, cfg->var_vals, cfg->nvars);
+	pass_set_selector(p, cfg->branch, cfg->tag, cfg->semver, cfg->commit);
+	if (fs_root_open(&p->root, a->o.root) < 0 || gitsrc_open(&p->git, a->cache_dir, a->url) < 0 ||
+	    gitsrc_resolve(p->git, a->cur_oid, a->cur_ref, &p->rev) < 0)
+		goto fail;
+	if (cache_load_key(p, a->o.state, a->cur_key) != 0 &&
+	    (manifest_load(p) < 0 || pass_validate(p) < 0 || p->diag.n)) {
+		if (p->diag.n) {
+			diag_sort(&p->diag);
+			err_set("revision %.12s no longer validates: %s", a->cur_oid, p->diag.v[0].msg);
+		}
+		goto fail;
+	}
+	pass_drop_yaml(p);
+	gitsrc_free(p->git);
+	p->git = NULL;
+	a->cur = p;
+	a->cur_partial = 1;	/* its inventory and stat cache: read as repairs need them */
+	return p;
+fail:
+	alog("agent: cannot load the applied revision %.12s for drift repair: %s", a->cur_oid,
+	     err_msg());
+	pass_free(p);
+	return NULL;
+}
+
+/* Give the applied pass's memory back; the watches keep their index. */
+static void agent_cool(struct agent *a)
+{
+	if (!a->cur)
+		return;
+	pass_free(a->cur);
+	a->cur = NULL;
+	a->cur_partial = 0;
+	db_release_memory(a->db);
+	malloc_trim(0);
+}
+
+static void on_cool(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	(void)l;
+	(void)events;
+	timer_ack(fd);
+	agent_cool(ctx);
+}
+
 /*
  * A whole pass on revision oid: load and validate it, plan (only what
  * changed in Git when incremental), apply, record. On success it becomes
@@ -219,26 +355,9 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	if (poison_enter(a, oid) < 0)
 		return -1;
 	int64_t t0 = mono_ms();	/* http: for the reconcile duration histogram */
-	struct pass *p = xcalloc(1, sizeof(*p));
-	pass_init(p);
-	const char *entry = "";
-	if (a->cfg->path && strcmp(a->cfg->path, ".") && strcmp(a->cfg->path, "/") &&
-	    check_repo_path(&p->arena, "", a->cfg->path, strlen(a->cfg->path), &entry))
-		entry = "";
-	p->entry = entry;
-	p->policy = &a->cfg->policy;
-	p->identity_file = a->cfg->identity ? a->cfg->identity : DEFAULT_IDENTITY;
-	p->allow_empty = a->cfg->allow_empty;
-	p->prune = a->cfg->prune;
-	p->state_dir = a->o.state;
-	p->db = a->db;
-	p->batching = 1;
-	p->hold_drift = a->susp_until > 0;
-	p->interrupt = interrupted;
-	p->interrupt_ctx = a;
+	agent_cool(a);	/* the pass below reads what it needs itself */
+	struct pass *p = pass_for(a, a->cfg);
 	int ret = -1;
-	p->git_cache = a->cache_dir;
-	p->git_url = a->url;
 	if (fs_root_open(&p->root, a->o.root) < 0 || gitsrc_open(&p->git, a->cache_dir, a->url) < 0 ||
 	    gitsrc_resolve(p->git, oid, ref, &p->rev) < 0) {
 		alog("agent: %s", err_msg());
@@ -275,7 +394,7 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		goto out;
 	}
 	pass_drop_yaml(p);
-	p->incremental = !full && a->cur;
+	p->incremental = !full && a->cur_oid[0];
 	p->elide_clean = 1;	/* the agent reports and logs only what differs */
 	if (pass_plan(p, a->db) < 0) {
 		if (p->diag.n) {
@@ -306,6 +425,10 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	 * read again only when a drift repair needs a file's content */
 	pass_free(a->cur);
 	a->cur = p;
+	snprintf(a->cur_oid, sizeof(a->cur_oid), "%s", p->rev.oid);
+	snprintf(a->cur_ref, sizeof(a->cur_ref), "%s", p->rev.ref);
+	free(a->cur_key);
+	a->cur_key = p->cache_key ? xstrdup(p->cache_key) : NULL;
 	cfg_adopt(a);
 	service_supervise(a->sup, a->cur);	/* services: look after those of this revision */
 	gitsrc_free(p->git);
@@ -313,7 +436,9 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	p = NULL;
 	hmap_release(&a->dirty);
 	hmap_init(&a->dirty);
+	idx_build(a, a->cur);
 	watch_cur(a);
+	timer_arm(a->cool_tfd, COOL_MS);
 	ret = 0;
 out:
 	/* http: count the pass, notify sync-succeeded or sync-failed */
@@ -344,7 +469,7 @@ static void apply_new(struct agent *a, const char *oid, const char *ref)
 static void on_fleet_go(void *ctx, const char *oid, const char *ref)
 {
 	struct agent *a = ctx;
-	if (a->susp_until || (a->cur && !strcmp(a->cur->rev.oid, oid))) {
+	if (a->susp_until || !strcmp(a->cur_oid, oid)) {
 		if (a->susp_until && strcmp(a->held_rev, oid)) {
 			alog("agent: new revision %.12s held: suspended", oid);
 			snprintf(a->held_rev, sizeof(a->held_rev), "%s", oid);
@@ -382,11 +507,11 @@ static struct flap *flap_of(struct agent *a, const char *id)
 	return f;
 }
 
-static void mark_dirty(struct agent *a, struct resource *res)
+static void mark_dirty(struct agent *a, struct wres *w)
 {
-	if (res->drift == DRIFT_IGNORE)
+	if (w->ignore)
 		return;
-	hmap_put(&a->dirty, res->id, res);
+	hmap_put(&a->dirty, w->id, w);
 	if (!a->debounce_armed) {
 		timer_arm(a->debounce_tfd, DEBOUNCE_MS);
 		a->debounce_armed = 1;
@@ -395,18 +520,16 @@ static void mark_dirty(struct agent *a, struct resource *res)
 
 static void mark_all(struct agent *a)
 {
-	for (size_t i = 0; a->cur && i < a->cur->nres; i++)
-		mark_dirty(a, a->cur->res[i]);
+	for (size_t i = 0; i < a->nidx; i++)
+		mark_dirty(a, &a->idx[i]);
 }
 
 static void on_path(void *ctx, const char *path)
 {
 	struct agent *a = ctx;
-	if (!a->cur)
-		return;
-	struct resource *res = hmap_get(&a->cur->by_path, path);
-	if (res) {
-		mark_dirty(a, res);
+	struct wres *w = hmap_get(&a->idx_path, path);
+	if (w) {
+		mark_dirty(a, w);
 		return;
 	}
 	/* a new entry in a purged directory is drift of that directory */
@@ -414,22 +537,17 @@ static void on_path(void *ctx, const char *path)
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		struct resource *up = hmap_get(&a->cur->by_path, dir);
-		if (up && up->kind == kind_find("Directory")) {
-			const struct field *f;
-			for (f = up->kind->fields; f->name && strcmp(f->name, "purge"); f++)
-				;
-			if (f->name && *(int *)((char *)up->spec + f->offset) == 1)
-				mark_dirty(a, up);
-		}
+		struct wres *up = hmap_get(&a->idx_path, dir);
+		if (up && up->purge_dir)
+			mark_dirty(a, up);
 	}
 	free(dir);
 	/* a watched directory went away: everything below it is suspect */
 	size_t n = strlen(path);
-	for (size_t i = 0; i < a->cur->nres; i++) {
-		const char *rp = a->cur->res[i]->path;
+	for (size_t i = 0; i < a->nidx; i++) {
+		const char *rp = a->idx[i].path;
 		if (rp && !strncmp(rp, path, n) && rp[n] == '/')
-			mark_dirty(a, a->cur->res[i]);
+			mark_dirty(a, &a->idx[i]);
 	}
 }
 
@@ -448,10 +566,41 @@ static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
 	}
 }
 
+/* The inventory rows and stat cache entries a repair of list needs: there
+ * already after a pass; read for these resources alone after a warm-up,
+ * or all at once for a repair of many (a resume, an inotify overflow). */
+#define INDEX_ALL_AFTER 256
+static int index_for(struct agent *a, struct pass *p, struct resource **list, size_t n)
+{
+	if (!a->cur_partial)
+		return 0;
+	if (n > INDEX_ALL_AFTER) {
+		hmap_release(&p->inv);
+		hmap_release(&p->stats);
+		hmap_init(&p->inv);
+		hmap_init(&p->stats);
+		if (db_index_load(a->db, &p->arena, &p->inv, &p->stats, NULL) < 0)
+			return -1;
+		a->cur_partial = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (db_index_get(a->db, &p->arena, &p->inv, &p->stats, list[i]->id, list[i]->path) < 0)
+			return -1;
+	return 0;
+}
+
 /* Repair (or report) what the watches flagged, resource by resource. */
 static void repair_dirty(struct agent *a)
 {
-	struct pass *p = a->cur;
+	int64_t t0 = mono_ms();
+	struct pass *p = agent_warm(a);
+	if (!p) {
+		hmap_release(&a->dirty);	/* the next full pass checks everything */
+		hmap_init(&a->dirty);
+		return;
+	}
+	timer_arm(a->cool_tfd, COOL_MS);
 	int64_t now = mono_ms(), next = 0;
 	struct resource **list = xmalloc((a->dirty.n + 1) * sizeof(*list));
 	size_t n = 0, it = 0;
@@ -459,15 +608,17 @@ static void repair_dirty(struct agent *a)
 	struct hmap later;
 	hmap_init(&later);
 	while (hmap_next(&a->dirty, &it, NULL, &val)) {
-		struct resource *res = val;
-		struct flap *f = hmap_get(&a->flaps, res->id);
+		struct wres *w = val;
+		struct flap *f = hmap_get(&a->flaps, w->id);
 		if (f && f->next_allowed > now) {
-			hmap_put(&later, res->id, res);
+			hmap_put(&later, w->id, w);
 			if (!next || f->next_allowed < next)
 				next = f->next_allowed;
 			continue;
 		}
-		list[n++] = res;
+		struct resource *res = hmap_get(&p->by_id, w->id);
+		if (res)
+			list[n++] = res;
 	}
 	hmap_release(&a->dirty);
 	a->dirty = later;
@@ -486,7 +637,11 @@ static void repair_dirty(struct agent *a)
 			list[j] = list[j - 1];
 			list[j - 1] = t;
 		}
-	int64_t t0 = mono_ms();
+	if (index_for(a, p, list, n) < 0) {
+		alog("agent: %s", err_msg());
+		free(list);
+		return;
+	}
 	pass_plan_subset(p, list, n);
 	free(list);
 	int work = 0;
@@ -610,7 +765,7 @@ static void on_debounce(struct loop *l, int fd, uint32_t events, void *ctx)
 	(void)events;
 	timer_ack(fd);
 	a->debounce_armed = 0;
-	if (a->cur)
+	if (a->cur_oid[0])
 		repair_dirty(a);
 }
 
@@ -725,7 +880,7 @@ static void fetch_done(struct agent *a)
 		meta_set_time(a, "last_fetch_ok_at");
 		http_note_fetch(a->http, 1, NULL);	/* http */
 		fleet_fetched(a->fleet, oid);	/* fleet: a revision still waiting may be superseded */
-		if (!a->cur || strcmp(a->cur->rev.oid, oid)) {
+		if (strcmp(a->cur_oid, oid)) {
 			struct arena tmp;
 			arena_init(&tmp);
 			char *rejected = db_meta_get(a->db, "rejected_revision", &tmp);
@@ -793,10 +948,10 @@ static void on_resync(struct loop *l, int fd, uint32_t events, void *ctx)
 	(void)l;
 	(void)events;
 	timer_ack(fd);
-	if (a->cur && !a->susp_until) {
+	if (a->cur_oid[0] && !a->susp_until) {
 		char oid[41], ref[256];
-		memcpy(oid, a->cur->rev.oid, sizeof(oid));
-		memcpy(ref, a->cur->rev.ref, sizeof(ref));
+		memcpy(oid, a->cur_oid, sizeof(oid));
+		memcpy(ref, a->cur_ref, sizeof(ref));
 		agent_pass(a, oid, ref, 1);
 	}
 	timer_arm(a->resync_tfd, a->cfg->full_resync_ms);
@@ -810,7 +965,7 @@ static void on_resync(struct loop *l, int fd, uint32_t events, void *ctx)
 static void resume_finish(struct agent *a)
 {
 	a->resume_pending = 0;
-	if (a->held_rev[0] && (!a->cur || strcmp(a->cur->rev.oid, a->held_rev))) {
+	if (a->held_rev[0] && strcmp(a->cur_oid, a->held_rev)) {
 		char oid[41], ref[256];
 		memcpy(oid, a->held_rev, sizeof(oid));
 		memcpy(ref, a->held_ref, sizeof(ref));
@@ -821,7 +976,7 @@ static void resume_finish(struct agent *a)
 		}
 	}
 	a->held_rev[0] = '\0';
-	if (a->cur) {
+	if (a->cur_oid[0]) {
 		mark_all(a);
 		repair_dirty(a);
 	}
@@ -846,7 +1001,7 @@ static void suspend_refresh(struct agent *a)
 		/* a deadline that passed while nobody looked: end it on the record */
 		struct pass_record r = { .started_ms = now, .finished_ms = now, .command = "resume",
 					 .result = "resumed", .author = "driftless agent (deadline)",
-					 .commit = a->cur ? a->cur->rev.oid : NULL, .ref = "",
+					 .commit = a->cur_oid[0] ? a->cur_oid : NULL, .ref = "",
 					 .summary = "the suspension reached its deadline" };
 		if (db_suspend_end(a->db, now, "deadline") > 0)
 			db_pass_add(a->db, &r);
@@ -924,10 +1079,10 @@ static void reload(struct agent *a)
 	if (http_reload(a->http, c) < 0)
 		alog("agent: webhook secrets and API token not read again: %s", err_msg());
 	alog("agent: configuration reloaded");
-	if (a->cur) {
+	if (a->cur_oid[0]) {
 		char oid[41], ref[256];
-		memcpy(oid, a->cur->rev.oid, sizeof(oid));
-		memcpy(ref, a->cur->rev.ref, sizeof(ref));
+		memcpy(oid, a->cur_oid, sizeof(oid));
+		memcpy(ref, a->cur_ref, sizeof(ref));
 		agent_pass(a, oid, ref, 1);
 	}
 	fetch_start(a);
@@ -987,7 +1142,7 @@ int cmd_agent(int argc, char **argv)
 {
 	struct agent a;
 	memset(&a, 0, sizeof(a));
-	a.sigfd = a.poll_tfd = a.resync_tfd = a.debounce_tfd = a.susp_tfd = a.fetch_fd = -1;
+	a.sigfd = a.poll_tfd = a.resync_tfd = a.debounce_tfd = a.susp_tfd = a.cool_tfd = a.fetch_fd = -1;
 	a.watch.fd = -1;
 	int ret = opts_parse(&a.o, argc, argv, AGENT_USAGE, "crbtSCpRsILih");
 	if (ret)
@@ -1038,9 +1193,12 @@ int cmd_agent(int argc, char **argv)
 	a.resync_tfd = timer_new();
 	a.debounce_tfd = timer_new();
 	a.susp_tfd = timer_new();
+	a.cool_tfd = timer_new();
 	hmap_init(&a.dirty);
+	hmap_init(&a.idx_path);
+	arena_init(&a.idx_arena);
 	hmap_init(&a.flaps);
-	if (a.sigfd < 0 || a.poll_tfd < 0 || a.resync_tfd < 0 || a.debounce_tfd < 0 ||
+	if (a.sigfd < 0 || a.poll_tfd < 0 || a.resync_tfd < 0 || a.debounce_tfd < 0 || a.cool_tfd < 0 ||
 	    loop_init(&a.loop) < 0 || watch_init(&a.watch) < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		goto out;
@@ -1050,6 +1208,7 @@ int cmd_agent(int argc, char **argv)
 	loop_add(&a.loop, a.resync_tfd, EPOLLIN, on_resync, &a);
 	loop_add(&a.loop, a.debounce_tfd, EPOLLIN, on_debounce, &a);
 	loop_add(&a.loop, a.susp_tfd, EPOLLIN, on_suspend_deadline, &a);
+	loop_add(&a.loop, a.cool_tfd, EPOLLIN, on_cool, &a);
 	loop_add(&a.loop, a.watch.fd, EPOLLIN, on_inotify, &a);
 	/* http: the HTTP surface and notifications (src/http) */
 	struct http_hooks hooks = { on_http_sync, &a };
@@ -1122,6 +1281,8 @@ out:
 		close(a.debounce_tfd);
 	if (a.susp_tfd >= 0)
 		close(a.susp_tfd);
+	if (a.cool_tfd >= 0)
+		close(a.cool_tfd);
 	if (a.fetch_fd >= 0)
 		close(a.fetch_fd);
 	if (a.watch.fd >= 0)
@@ -1137,6 +1298,10 @@ out:
 	}
 	hmap_release(&a.flaps);
 	hmap_release(&a.dirty);
+	hmap_release(&a.idx_path);
+	arena_release(&a.idx_arena);
+	free(a.idx);
+	free(a.cur_key);
 	buf_release(&a.fetch_out);
 	struct config *cfg = a.cfg, *cur_cfg = a.cur_cfg;
 	a.cfg = a.cur_cfg = NULL;

@@ -241,6 +241,7 @@ int cache_store(struct pass *p, const char *state_dir)
 		goto out;
 	}
 	ret = 0;
+	p->cache_key = arena_strndup(&p->arena, key.ptr, key.len);
 out:
 	free(dir);
 	free(tmp);
@@ -311,11 +312,19 @@ out:
 
 int cache_load(struct pass *p, const char *state_dir)
 {
+	return cache_load_key(p, state_dir, NULL);
+}
+
+int cache_load_key(struct pass *p, const char *state_dir, const char *want)
+{
 	char *file = xasprintf("%s/cache/desired.bin", state_dir);
 	struct buf key = BUF_INIT;
 	size_t size = 0;
 	int ret = 1;
-	cache_key(p, &key);
+	if (want)
+		buf_adds(&key, want);
+	else
+		cache_key(p, &key);
 	char *data = slurp(file, &p->arena, &size, CACHE_MAGIC, &key);
 	if (!data || memcmp(data, CACHE_MAGIC, 8))
 		goto out;
@@ -482,6 +491,7 @@ int cache_load(struct pass *p, const char *state_dir)
 			if (all[i]->path)
 				hmap_put(&p->by_path, all[i]->path, all[i]);
 		}
+		p->cache_key = arena_strndup(&p->arena, key.ptr, key.len);
 		ret = 0;
 	} else {
 		for (uint32_t i = 0; i < count; i++)

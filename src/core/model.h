@@ -303,6 +303,7 @@ struct pass {
 	struct age_keys *keys;		/* loaded from identity_file on first use (kinds/secret.c) */
 	struct db *db;			/* state database, or NULL for validate */
 	struct revision rev;
+	const char *cache_key;		/* of the desired-state cache it was loaded from or stored in */
 	const char *entry;		/* --path inside the repository, normalised, "" for the root */
 	const struct vars *vars;	/* host variables (core/vars.h); NULL: syntax checks only (validate) */
 	const char *selector;		/* how rev was chosen ("branch main", "semver ^1.2"), for rewinds */

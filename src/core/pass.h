@@ -113,6 +113,11 @@ struct gitsrc *pass_git(struct pass *p);
  * cache_load returns 0 when it filled p, 1 on a miss (nothing changed). */
 int cache_store(struct pass *p, const char *state_dir);
 int cache_load(struct pass *p, const char *state_dir);
+/* cache_load against the key a hit or a store of an earlier pass left in
+ * its cache_key (the agent reloads its applied revision with it): what
+ * changed on the host since (a user added to /etc/passwd by a repair) does
+ * not make the file it wrote itself a miss. */
+int cache_load_key(struct pass *p, const char *state_dir, const char *key);
 
 /* The parse cache (core/cache.c): what each top-level manifest file parsed
  * to, by path and blob id. pcache_take gives a hit's resources (not yet

@@ -747,17 +747,20 @@ int db_inv_load(struct db *db, struct arena *a, struct hmap *out)
 	return db_inv_load_kind(db, NULL, a, out);
 }
 
-int db_inv_load_kind(struct db *db, const char *kind, struct arena *a, struct hmap *out)
+/* Inventory rows into out: all of them, or those where column (a
+ * literal) equals arg. */
+static int inv_query(struct db *db, const char *where, const char *arg, struct arena *a,
+		     struct hmap *out)
 {
-	sqlite3_stmt *st = prep(db, kind ? "SELECT id, kind, path, type, created, prune, digest, content,"
-					   " ord FROM inventory WHERE kind = ?" :
-					   "SELECT id, kind, path, type, created, prune, digest, content,"
-					   " ord FROM inventory");
+	char sql[160];
+	snprintf(sql, sizeof(sql), "SELECT id, kind, path, type, created, prune, digest, content,"
+		 " ord FROM inventory%s%s", where ? " WHERE " : "", where ? where : "");
+	sqlite3_stmt *st = prep(db, sql);
 	int rc;
 	if (!st)
 		return -1;
-	if (kind)
-		bind_text(st, 1, kind);
+	if (arg)
+		bind_text(st, 1, arg);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct inv_entry *e = arena_alloc(a, sizeof(*e));
 		e->id = col_text(st, 0, a);
@@ -773,6 +776,11 @@ int db_inv_load_kind(struct db *db, const char *kind, struct arena *a, struct hm
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : db_fail(db, "reading the inventory");
+}
+
+int db_inv_load_kind(struct db *db, const char *kind, struct arena *a, struct hmap *out)
+{
+	return inv_query(db, kind ? "kind = ?" : NULL, kind, a, out);
 }
 
 int db_inv_put(struct db *db, const struct inv_entry *e)
@@ -807,13 +815,28 @@ int db_inv_del(struct db *db, const char *id)
 	return step_hot(db, st, "writing the inventory");
 }
 
-int db_stat_load(struct db *db, struct arena *a, struct hmap *out)
+/* Stat cache entries into out: all, or those of path and below it. */
+static int stat_query(struct db *db, const char *path, struct arena *a, struct hmap *out)
 {
-	sqlite3_stmt *st = prep(db, "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM statcache");
+	sqlite3_stmt *st = prep(db, path ? "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid"
+					   " FROM statcache WHERE path = ?1 OR (path > ?2 AND path < ?3)" :
+					   "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM statcache");
 	int rc;
 	if (!st)
 		return -1;
+	char *lo = NULL, *hi = NULL;
+	if (path) {
+		/* what is below "P" sorts between "P/" and "P0" ('0' follows '/') */
+		lo = xasprintf("%s/", path);
+		hi = xasprintf("%s0", path);
+		bind_text(st, 1, path);
+		bind_text(st, 2, lo);
+		bind_text(st, 3, hi);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *pp = sqlite3_column_text(st, 0);
+		if (path && pp && hmap_get(out, (const char *)pp))
+			continue;	/* in memory already, maybe newer */
 		struct stat_entry *e = arena_alloc(a, sizeof(*e));
 		e->path = col_text(st, 0, a);
 		e->dev = (uint64_t)sqlite3_column_int64(st, 1);
@@ -826,7 +849,22 @@ int db_stat_load(struct db *db, struct arena *a, struct hmap *out)
 		hmap_put(out, e->path, e);
 	}
 	sqlite3_finalize(st);
+	free(lo);
+	free(hi);
 	return rc == SQLITE_DONE ? 0 : db_fail(db, "reading the stat cache");
+}
+
+int db_stat_load(struct db *db, struct arena *a, struct hmap *out)
+{
+	return stat_query(db, NULL, a, out);
+}
+
+int db_index_get(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
+		 const char *id, const char *path)
+{
+	if (id && !hmap_get(inv, id) && inv_query(db, "id = ?", id, a, inv) < 0)
+		return -1;
+	return path ? stat_query(db, path, a, stats) : 0;
 }
 
 int db_stat_put(struct db *db, const struct stat_entry *e)

@@ -57,6 +57,12 @@ int db_index_snapshot(const char *file, const char *gen, struct arena *a, struct
  * name from db_index_prepare (the database's name and ".index"). */
 int db_index_load_apart(const char *file, struct arena *a, struct hmap *inv, struct hmap *stats,
 			struct inv_entry ***list);
+/* Add to inv and stats what the database holds for one resource: the
+ * inventory row of id and the stat cache entries of path and below it
+ * (a Directory's files); entries already in the maps are kept. For a
+ * repair of a few resources, which need not read the whole index. */
+int db_index_get(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
+		 const char *id, const char *path);
 int db_stat_put(struct db *db, const struct stat_entry *e);
 int db_stat_del(struct db *db, const char *path);
 
