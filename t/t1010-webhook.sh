@@ -64,6 +64,12 @@ content_is() { test "$(cat "$1" 2>/dev/null)" = "$2"; }
 # fetches: connections the Git server saw
 fetches() { grep -c "Request upload-pack for '/srv.git'" "$GD_LOG"; }
 healthy() { test "$(curl -s -o /dev/null -w '%{http_code}' "$URL/healthz")" = 200; }
+# started: answering, and the fetch every start makes has ended (counting
+# fetches before that races with it)
+started() {
+	healthy &&
+	curl -s "$URL/metrics" | grep -q '^driftless_fetches_total{result="ok"} [1-9]'
+}
 sig() { printf '%s' "$1" | openssl dgst -sha256 -hmac "$SECRET" | sed 's/^.*= //'; }
 # hook PATH BODY [CURL ARGS]: POST BODY as JSON; body into $SCRATCH/body,
 # prints the status code
@@ -219,7 +225,7 @@ test_expect_success 'the secret never appears in the log' '
 
 test_expect_success 'GitLab: the token header is compared with the secret' '
 	agent_start gitlab &&
-	wait_for 5 healthy &&
+	wait_for 5 started &&
 	n=$(fetches) &&
 	expect_code 401 /hooks/gitlab "$BODY" -H "X-Gitlab-Token: ${SECRET%?}x" &&
 	expect_code 401 /hooks/gitlab "$BODY" -H "X-Gitlab-Token: $SECRET-" &&
