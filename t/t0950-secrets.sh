@@ -319,6 +319,15 @@ test_expect_success 'the agent repairs drift of a secret and logs only digests' 
 	sqlite3 "$STATE/driftless.db" .dump >"$SCRATCH/dump.sql" && no_leak "$SCRATCH/dump.sql"
 '
 
+test_expect_success 'after the agent has idled and freed its pass, a secret is still repaired' '
+	sleep 6 &&
+	printf "%s idle\n" "$CANARY" >"$ROOT/etc/app/db-password" &&
+	wait_for 5 cmp -s "$SCRATCH/plain" "$ROOT/etc/app/db-password" &&
+	wait_for 5 test "$(grep -c "Secret/db-password: drift repaired" "$AGENT_LOG")" -ge 2 &&
+	expect_mode 600 "$ROOT/etc/app/db-password" &&
+	no_leak "$AGENT_LOG"
+'
+
 test_expect_success 'the HTTP surface and notifications never show the secret' '
 	for u in / /api/v1/status /api/v1/resources /api/v1/history /metrics /readyz; do
 		curl -s "http://127.0.0.1:$PORT$u" >"$SCRATCH/http.out" &&

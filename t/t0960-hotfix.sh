@@ -107,6 +107,17 @@ queue = 1000" &&
 	expect_mode 600 "$ROOT/srv/app/flag"
 '
 
+held_count_gt() { test "$(grep -cF "File/limits: drift held, not repaired" "$AGENT_LOG")" -gt "$1"; }
+test_expect_success 'while suspended and idle (the applied pass freed), hand edits are still held' '
+	n=$(grep -cF "File/limits: drift held, not repaired" "$AGENT_LOG") &&
+	sleep 6 &&
+	printf "workers = 32\n" >"$ROOT/srv/app/limits.conf" &&
+	wait_for 5 held_count_gt "$n" &&
+	sleep 1 &&
+	content_is "$ROOT/srv/app/limits.conf" "workers = 32" &&
+	printf "workers = 16\nqueue = 1000\n" >"$ROOT/srv/app/limits.conf"
+'
+
 test_expect_success 'drift lists every difference with since-when and why it stays' '
 	expect_exit 0 dl drift --state "$STATE" &&
 	expect_contains "$SCRATCH/stdout" "File/limits /srv/app/limits.conf (content)" &&
