@@ -26,7 +26,7 @@ echo "agent with $n managed files (pid $pid)"
 echo "idle RSS after the first apply: $(rss)"
 cold=""
 for i in 1 2 3 4 5; do
-	cold="$cold $("$W/drift-latency" repair "$W/root/srv/bench/d1" 1 1 | sed -n 's/^p50 \([0-9.]*\) ms.*/\1/p')"
+	cold="$cold $("$W/drift-latency" repair "$W/root/srv/bench/d0" 1000 1 "$i" | sed -n 's/^p50 \([0-9.]*\) ms.*/\1/p')"
 	sleep 8
 done
 echo "first repair after an idle spell, 5 times (ms):$cold"

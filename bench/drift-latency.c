@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Benchmark driver for the agent (not a test).
- *   drift-latency repair DIR NFILES EDITS  -- overwrite files DIR/fK.conf
- *       (K cycles through NFILES) and time until the agent renames the
- *       repaired file into place (IN_MOVED_TO), printing p50/p90/p99/max ms.
+ *   drift-latency repair DIR NFILES EDITS [FIRST]  -- overwrite files
+ *       DIR/fK.conf (K cycles through NFILES, from edit FIRST on) and
+ *       time until the agent renames the repaired file into place
+ *       (IN_MOVED_TO), printing p50/p90/p99/max ms.
  *   drift-latency apply PID FILE TEXT      -- send SIGUSR1 to PID and time
  *       until FILE holds TEXT (commit-to-applied after the trigger).
  */
@@ -53,7 +54,7 @@ static int wait_moved(int ifd, const char *name, int timeout_ms)
 	}
 }
 
-static int repair(const char *dir, int nfiles, int edits)
+static int repair(const char *dir, int nfiles, int edits, int first)
 {
 	int ifd = inotify_init1(IN_CLOEXEC);
 	if (ifd < 0 || inotify_add_watch(ifd, dir, IN_MOVED_TO) < 0) {
@@ -64,7 +65,7 @@ static int repair(const char *dir, int nfiles, int edits)
 	int lost = 0;
 	for (int i = 0; i < edits; i++) {
 		char name[64], path[4096];
-		snprintf(name, sizeof(name), "f%d.conf", (i * 7919) % nfiles);
+		snprintf(name, sizeof(name), "f%d.conf", ((first + i) * 7919) % nfiles);
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		int fd = open(path, O_WRONLY | O_TRUNC);
 		if (fd < 0) {
@@ -119,8 +120,8 @@ static int apply(int pid, const char *file, const char *text)
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && !strcmp(argv[1], "repair"))
-		return repair(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "repair"))
+		return repair(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
 	if (argc == 5 && !strcmp(argv[1], "apply"))
 		return apply(atoi(argv[2]), argv[3], argv[4]);
 	fprintf(stderr, "usage: drift-latency repair DIR NFILES EDITS | apply PID FILE TEXT\n");
