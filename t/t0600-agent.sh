@@ -123,6 +123,7 @@ test_expect_success 'with its desired-state cache gone or damaged, the revision 
 	chmod 0700 "$ROOT/srv/app" &&
 	wait_for 2 expect_mode 755 "$ROOT/srv/app" &&
 	wait_for 2 log_count_gt "Directory/app: drift repaired (mode 0700 -> 0755)" 0 &&
+	test -s "$STATE/cache/desired.bin" &&
 	sleep 6 &&
 	printf "junk" >"$STATE/cache/desired.bin" &&
 	chmod 0711 "$ROOT/srv/app" &&

@@ -302,13 +302,20 @@ static struct pass *agent_warm(struct agent *a)
 	if (fs_root_open(&p->root, a->o.root) < 0 || gitsrc_open(&p->git, a->cache_dir, a->url) < 0 ||
 	    gitsrc_resolve(p->git, a->cur_oid, a->cur_ref, &p->rev) < 0)
 		goto fail;
-	if (cache_load_key(p, a->o.state, a->cur_key) != 0 &&
-	    (manifest_load(p) < 0 || pass_validate(p) < 0 || p->diag.n)) {
-		if (p->diag.n) {
-			diag_sort(&p->diag);
-			err_set("revision %.12s no longer validates: %s", a->cur_oid, p->diag.v[0].msg);
+	if (cache_load_key(p, a->o.state, a->cur_key) != 0) {
+		if (manifest_load(p) < 0 || pass_validate(p) < 0 || p->diag.n) {
+			if (p->diag.n) {
+				diag_sort(&p->diag);
+				err_set("revision %.12s no longer validates: %s", a->cur_oid,
+					p->diag.v[0].msg);
+			}
+			goto fail;
 		}
-		goto fail;
+		/* the next warm-up reads it again */
+		if (cache_store(p, a->o.state) < 0)
+			alog("agent: %s", err_msg());
+		free(a->cur_key);
+		a->cur_key = p->cache_key ? xstrdup(p->cache_key) : NULL;
 	}
 	pass_drop_yaml(p);
 	gitsrc_free(p->git);
