@@ -19,7 +19,7 @@ git clone -q --bare "$W/repo" "$W/src.git"
 mkdir -p "$W/root/srv"
 "$D" agent --repo "$W/src.git" --root "$W/root" --state "$W/state" --interval 60s 2>"$W/log" &
 pid=$!
-for _ in $(seq 1 600); do grep -q "applied:" "$W/log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 3000); do grep -q "applied:" "$W/log" 2>/dev/null && break; sleep 0.1; done
 sleep 8	# idle: the applied pass is freed; racily-clean stat entries settle
 rss() { awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s%s %s KiB", n++ ? ", " : "", $1, $2}' "/proc/$pid/status"; }
 echo "agent with $n managed files (pid $pid)"
