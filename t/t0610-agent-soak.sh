@@ -50,4 +50,41 @@ test_expect_success 'thousands of repairs and passes leave memory flat and nothi
 	! grep -q "runtime error" "$LOG"
 '
 
+# DRIFTLESS_AGENT_COOL_MS=1: the applied pass is freed a millisecond after
+# each pass or repair, so nearly every repair loads it again
+# (agent_warm): the same soak, with that path taken hundreds of times.
+test_expect_success 'the same with the applied pass freed after each use: repaired, flat, nothing leaked' '
+	rm -rf "$STATE" "$ROOT/srv" && mkdir -p "$ROOT/srv" || return 1
+	LOG2=$SCRATCH/agent2.log
+	DRIFTLESS_AGENT_COOL_MS=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1" \
+		"$DRIFTLESS" agent --repo "$SCRATCH/src.git" --root "$ROOT" --state "$STATE" --interval 1s >"$LOG2" 2>&1 &
+	pid=$! && register_pid $pid &&
+	wait_for 20 grep -q "applied:" "$LOG2" &&
+	for round in 1 2; do
+		for i in $(seq 1 300); do
+			echo "y$i" >"$ROOT/srv/f$((i % 200 + 1)).conf"
+			sleep 0.02
+		done
+		for c in 1 2 3; do
+			sed -i "s/content: \"f1[^\\\\]*/content: \"f1 cold $round commit $c/" repo/f1.yaml &&
+			repo_commit repo "cold r$round c$c" && git -C repo push -q "$SCRATCH/src.git" main &&
+			kill -USR1 $pid && sleep 0.3
+		done
+		sleep 1
+		eval "rss$round=$(rss $pid)"
+	done &&
+	echo "RSS after round 1: $rss1 KiB, after round 2: $rss2 KiB" &&
+	test $((rss2 - rss1)) -lt 4096 &&
+	repairs=$(grep -c "drift repaired" "$LOG2") &&
+	echo "repairs: $repairs" && test "$repairs" -gt 500 &&
+	for i in $(seq 1 200); do
+		case $i in 1) continue ;; esac
+		test "$(cat "$ROOT/srv/f$i.conf")" = "f$i" || { echo "f$i: $(cat "$ROOT/srv/f$i.conf")"; return 1; }
+	done &&
+	! grep -q "cannot load the applied revision" "$LOG2" &&
+	kill -TERM $pid && timeout 20 tail --pid=$pid -f /dev/null &&
+	! grep -q "LeakSanitizer" "$LOG2" &&
+	! grep -q "runtime error" "$LOG2"
+'
+
 test_done

@@ -48,7 +48,8 @@
 #define POISON_LIMIT 3		/* crashes on one revision before it is skipped */
 #define TRIM_AFTER 256		/* a repair of more resources gives its memory back */
 #define DB_CACHE_KIB 512	/* SQLite's page cache (2 MiB by default) */
-#define COOL_MS 5000		/* the applied pass in full is kept this long after use */
+#define COOL_MS 5000		/* the applied pass in full is kept this long after use
+				 * (DRIFTLESS_AGENT_COOL_MS, for tests: 1 cools after each) */
 
 /* What the watches need of a resource of the applied revision. */
 struct wres {
@@ -85,6 +86,7 @@ struct agent {
 	struct pass *cur;
 	int cur_partial;		/* cur's inv and stats hold only what repairs read */
 	int sigfd, poll_tfd, resync_tfd, debounce_tfd, cool_tfd;
+	int64_t cool_ms;
 	int debounce_armed;
 	struct watch watch;
 	struct hmap dirty;		/* id -> wres */
@@ -445,7 +447,7 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	hmap_init(&a->dirty);
 	idx_build(a, a->cur);
 	watch_cur(a);
-	timer_arm(a->cool_tfd, COOL_MS);
+	timer_arm(a->cool_tfd, a->cool_ms);
 	ret = 0;
 out:
 	/* http: count the pass, notify sync-succeeded or sync-failed */
@@ -607,7 +609,7 @@ static void repair_dirty(struct agent *a)
 		hmap_init(&a->dirty);
 		return;
 	}
-	timer_arm(a->cool_tfd, COOL_MS);
+	timer_arm(a->cool_tfd, a->cool_ms);
 	int64_t now = mono_ms(), next = 0;
 	struct resource **list = xmalloc((a->dirty.n + 1) * sizeof(*list));
 	size_t n = 0, it = 0;
@@ -1201,6 +1203,12 @@ int cmd_agent(int argc, char **argv)
 	a.debounce_tfd = timer_new();
 	a.susp_tfd = timer_new();
 	a.cool_tfd = timer_new();
+	a.cool_ms = COOL_MS;
+	const char *cool = getenv("DRIFTLESS_AGENT_COOL_MS");
+	if (cool && *cool) {
+		long long v = atoll(cool);
+		a.cool_ms = v < 1 ? 1 : v > 3600000 ? 3600000 : v;
+	}
 	hmap_init(&a.dirty);
 	hmap_init(&a.idx_path);
 	arena_init(&a.idx_arena);
