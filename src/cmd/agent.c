@@ -322,6 +322,9 @@ static struct pass *agent_warm(struct agent *a)
 	pass_drop_yaml(p);
 	gitsrc_free(p->git);
 	p->git = NULL;
+	/* as pass_plan does: after a rebuilt database, what has no inventory
+	 * row yet is taken over, not refused as someone else's */
+	p->rebuilding = db_meta_get(a->db, "rebuilt", &p->arena) != NULL;
 	a->cur = p;
 	a->cur_partial = 1;	/* its inventory and stat cache: read as repairs need them */
 	return p;
