@@ -605,16 +605,8 @@ static int index_for(struct agent *a, struct pass *p, struct resource **list, si
 /* Repair (or report) what the watches flagged, resource by resource. */
 static void repair_dirty(struct agent *a)
 {
-	int64_t t0 = mono_ms();
-	struct pass *p = agent_warm(a);
-	if (!p) {
-		hmap_release(&a->dirty);	/* the next full pass checks everything */
-		hmap_init(&a->dirty);
-		return;
-	}
-	timer_arm(a->cool_tfd, a->cool_ms);
-	int64_t now = mono_ms(), next = 0;
-	struct resource **list = xmalloc((a->dirty.n + 1) * sizeof(*list));
+	int64_t t0 = mono_ms(), now = t0, next = 0;
+	struct wres **due = xmalloc((a->dirty.n + 1) * sizeof(*due));
 	size_t n = 0, it = 0;
 	void *val;
 	struct hmap later;
@@ -628,9 +620,7 @@ static void repair_dirty(struct agent *a)
 				next = f->next_allowed;
 			continue;
 		}
-		struct resource *res = hmap_get(&p->by_id, w->id);
-		if (res)
-			list[n++] = res;
+		due[n++] = w;
 	}
 	hmap_release(&a->dirty);
 	a->dirty = later;
@@ -638,6 +628,23 @@ static void repair_dirty(struct agent *a)
 		timer_arm(a->debounce_tfd, next - now > 0 ? next - now : 1);
 		a->debounce_armed = 1;
 	}
+	/* only now the pass: one backed off is not worth loading it for;
+	 * if it cannot be loaded, the next full pass checks everything */
+	struct pass *p = n ? agent_warm(a) : NULL;
+	if (!p) {
+		free(due);
+		return;
+	}
+	timer_arm(a->cool_tfd, a->cool_ms);
+	struct resource **list = xmalloc((n + 1) * sizeof(*list));
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct resource *res = hmap_get(&p->by_id, due[i]->id);
+		if (res)
+			list[m++] = res;
+	}
+	free(due);
+	n = m;
 	if (!n) {
 		free(list);
 		return;
