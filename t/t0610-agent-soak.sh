@@ -22,25 +22,33 @@ LOG=$SCRATCH/agent.log
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# soak PID EDITS GAP COMMITS TAG: two rounds of EDITS hand edits GAP
+# seconds apart and COMMITS pushed commits, each announced with SIGUSR1;
+# the agent's RSS after each round in rss1 and rss2
+soak() {
+	local pid=$1 edits=$2 gap=$3 commits=$4 tag=$5 round i c
+	for round in 1 2; do
+		for i in $(seq 1 "$edits"); do
+			echo "$tag$i" >"$ROOT/srv/f$((i % 200 + 1)).conf"
+			sleep "$gap"
+		done
+		for c in $(seq 1 "$commits"); do
+			sed -i "s/content: \"f1[^\\\\]*/content: \"f1 $tag round $round commit $c/" repo/f1.yaml &&
+			repo_commit repo "$tag r$round c$c" && git -C repo push -q "$SCRATCH/src.git" main &&
+			kill -USR1 "$pid" && sleep 0.3 || return 1
+		done
+		sleep 1
+		eval "rss$round=$(rss "$pid")"
+	done
+}
+
 test_expect_success 'thousands of repairs and passes leave memory flat and nothing leaked' '
 	# ASan holds freed memory in quarantine; keep it small so RSS means something
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1" \
 		"$DRIFTLESS" agent --repo "$SCRATCH/src.git" --root "$ROOT" --state "$STATE" --interval 1s >"$LOG" 2>&1 &
 	pid=$! && register_pid $pid &&
 	wait_for 20 grep -q "applied:" "$LOG" &&
-	for round in 1 2; do
-		for i in $(seq 1 500); do
-			echo "x$i" >"$ROOT/srv/f$((i % 200 + 1)).conf"
-			sleep 0.01
-		done
-		for c in 1 2 3 4 5; do
-			sed -i "s/content: \"f1[^\\\\]*/content: \"f1 round $round commit $c/" repo/f1.yaml &&
-			repo_commit repo "r$round c$c" && git -C repo push -q "$SCRATCH/src.git" main &&
-			kill -USR1 $pid && sleep 0.3
-		done
-		sleep 1
-		eval "rss$round=$(rss $pid)"
-	done &&
+	soak $pid 500 0.01 5 x &&
 	echo "RSS after round 1: $rss1 KiB, after round 2: $rss2 KiB" &&
 	test $((rss2 - rss1)) -lt 4096 &&
 	repairs=$(grep -c "drift repaired" "$LOG") &&
@@ -60,19 +68,7 @@ test_expect_success 'the same with the applied pass freed after each use: repair
 		"$DRIFTLESS" agent --repo "$SCRATCH/src.git" --root "$ROOT" --state "$STATE" --interval 1s >"$LOG2" 2>&1 &
 	pid=$! && register_pid $pid &&
 	wait_for 20 grep -q "applied:" "$LOG2" &&
-	for round in 1 2; do
-		for i in $(seq 1 300); do
-			echo "y$i" >"$ROOT/srv/f$((i % 200 + 1)).conf"
-			sleep 0.02
-		done
-		for c in 1 2 3; do
-			sed -i "s/content: \"f1[^\\\\]*/content: \"f1 cold $round commit $c/" repo/f1.yaml &&
-			repo_commit repo "cold r$round c$c" && git -C repo push -q "$SCRATCH/src.git" main &&
-			kill -USR1 $pid && sleep 0.3
-		done
-		sleep 1
-		eval "rss$round=$(rss $pid)"
-	done &&
+	soak $pid 300 0.02 3 y &&
 	echo "RSS after round 1: $rss1 KiB, after round 2: $rss2 KiB" &&
 	test $((rss2 - rss1)) -lt 4096 &&
 	repairs=$(grep -c "drift repaired" "$LOG2") &&
