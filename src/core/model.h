@@ -172,14 +172,15 @@ struct inv_entry {
 	const char *id;
 	const char *kind;
 	const char *path;
-	int type;		/* enum node_type that was written */
-	int created;		/* 1: the agent created it; 0: adopted, never pruned */
-	int prune;		/* 0: driftless/prune "false" */
 	const char *digest;	/* desired-state digest when last applied */
 	const char *content;	/* blob id last written, for regular files */
-	int order;
-	int seen;		/* scratch: still declared this pass */
 	const struct prestat *pre;	/* its path's lstat taken ahead (pass_preload) */
+	int order;
+	/* small values, packed: an entry is 56 bytes, not 72 */
+	signed char type;	/* enum node_type that was written */
+	signed char created;	/* 1: the agent created it; 0: adopted, never pruned */
+	signed char prune;	/* 0: driftless/prune "false" */
+	signed char seen;	/* scratch: still declared this pass */
 };
 
 /* stat cache entry: git-index-like identity of a file and its blob id */

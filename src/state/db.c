@@ -449,7 +449,7 @@ int db_meta_set(struct db *db, const char *key, const char *val)
  * transaction, in it), so a copy taken before any later write, or a torn
  * one, never matches and the rows are read from SQLite again.
  */
-#define SNAP_MAGIC "DLINDEX2"
+#define SNAP_MAGIC "DLINDEX3"
 #define GEN_LEN 32
 
 static int index_bump(struct db *db)
@@ -507,66 +507,155 @@ static long inv_by_path(struct inv_entry **sorted, size_t n, const char *path)
 }
 
 /*
- * The snapshot, streamed a MiB at a time (its size is not a peak of the
- * pass) and its sum put in place last. A stat entry names the inventory
- * entry of the same path instead of repeating it, and object ids are
- * stored as 20 bytes (lib/flat.h).
+ * The snapshot is the entries themselves: the inventory's and then the stat
+ * cache's, as the structs they load into, followed by the strings they
+ * point to. A pointer is stored as its string's offset + 1 (0 for NULL) and
+ * set when loaded, so a load is one read and a pass holds the file and
+ * nothing decoded from it (at 100,000 files, 29 MB and not 40). A stat
+ * entry points to the path of the inventory entry of the same path; kind
+ * names are stored once. The header names the build and the structs'
+ * sizes: a copy of another layout is not used.
  */
+struct snap_head {
+	char magic[8];
+	char gen[GEN_LEN];
+	uint32_t ninv, nstat;
+	uint64_t strsize;	/* bytes of strings after the entries, the last a '\0' */
+	uint64_t sum;		/* of what follows the header */
+	char layout[40];	/* DRIFTLESS_VERSION and the entries' sizes */
+};
+
+static void snap_layout(char out[40])
+{
+	memset(out, 0, 40);
+	snprintf(out, 40, "%.16s %u %u", DRIFTLESS_VERSION, (unsigned)sizeof(struct inv_entry),
+		 (unsigned)sizeof(struct stat_entry));
+}
+
+/* a string's place: its offset + 1 in the strings, counted as they are laid
+ * out (the second walk writes them in the same order) */
+static uintptr_t snap_str(uint64_t *at, const char *s)
+{
+	if (!s)
+		return 0;
+	uintptr_t v = (uintptr_t)*at + 1;
+	*at += strlen(s) + 1;
+	return v;
+}
+
+static int snap_flush(int fd, struct buf *b, uint64_t *sum, int last)
+{
+	if (!last && b->len < (1u << 20))
+		return 0;
+	return flat_flush(fd, b, sum, last) < 0 ? -1 : 0;
+}
+
+/* Streamed a MiB at a time (its size is not a peak of the pass), its sum
+ * put in place last. */
 static void snap_store(const char *file, const char *gen, const struct hmap *inv,
 		       struct inv_entry **sorted, const struct hmap *stats)
 {
 	struct buf b = BUF_INIT;
+	struct hmap knames;
 	size_t it = 0;
 	void *v;
-	uint64_t sum = FLAT_SUM_SEED;
+	uint64_t sum = FLAT_SUM_SEED, at = 0;
+	uintptr_t *paths = xcalloc(inv->n + 1, sizeof(*paths));
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	hmap_init(&knames);
 	if (fd < 0)
-		return;
-	buf_add(&b, SNAP_MAGIC, 8);
-	buf_add(&b, gen, GEN_LEN);
-	flat_put_u32(&b, (uint32_t)inv->n);
-	flat_put_u32(&b, (uint32_t)stats->n);
-	flat_put_u64(&b, 0);	/* the sum of what follows */
-	off_t sum_at = (off_t)b.len - 8;
-	int bad = fs_write_all(fd, b.ptr, b.len) < 0;
-	buf_reset(&b);
+		goto out;
+	struct snap_head h = { .ninv = (uint32_t)inv->n, .nstat = (uint32_t)stats->n };
+	memcpy(h.magic, SNAP_MAGIC, 8);
+	memcpy(h.gen, gen, GEN_LEN);
+	snap_layout(h.layout);
+	int bad = fs_write_all(fd, &h, sizeof(h)) < 0;
 	for (size_t i = 0; i < inv->n && !bad; i++) {
 		const struct inv_entry *e = sorted[i];
-		flat_put_cstr(&b, e->id);
-		flat_put_cstr(&b, e->kind);
-		flat_put_cstr(&b, e->path);
-		flat_put_cstr(&b, e->digest);
-		flat_put_cstr(&b, e->content);
-		flat_put_u32(&b, (uint32_t)e->type);
-		flat_put_u32(&b, (uint32_t)e->created);
-		flat_put_u32(&b, (uint32_t)e->prune);
-		flat_put_u32(&b, (uint32_t)e->order);
-		if (b.len >= (1u << 20) && flat_flush(fd, &b, &sum, 0) < 0)
-			bad = 1;
+		struct inv_entry r;
+		memset(&r, 0, sizeof(r));	/* the padding too: the file is the same bytes each time */
+		r.order = e->order;
+		r.type = e->type;
+		r.created = e->created;
+		r.prune = e->prune;
+		r.id = (const char *)snap_str(&at, e->id);
+		uintptr_t k = e->kind ? (uintptr_t)hmap_get(&knames, e->kind) : 0;
+		if (e->kind && !k) {
+			k = snap_str(&at, e->kind);
+			hmap_put(&knames, e->kind, (void *)k);
+		}
+		r.kind = (const char *)k;
+		r.path = (const char *)(paths[i] = snap_str(&at, e->path));
+		r.digest = (const char *)snap_str(&at, e->digest);
+		r.content = (const char *)snap_str(&at, e->content);
+		buf_add(&b, &r, sizeof(r));
+		bad = snap_flush(fd, &b, &sum, 0) < 0;
 	}
 	while (!bad && hmap_next(stats, &it, NULL, &v)) {
 		const struct stat_entry *e = v;
+		struct stat_entry r;
+		memset(&r, 0, sizeof(r));
+		r.dev = e->dev;
+		r.ino = e->ino;
+		r.size = e->size;
+		r.mtime_ns = e->mtime_ns;
+		r.ctime_ns = e->ctime_ns;
+		memcpy(r.oid, e->oid, sizeof(r.oid));
 		long same = inv_by_path(sorted, inv->n, e->path);
-		flat_put_u32(&b, same < 0 ? UINT32_MAX : (uint32_t)same);
-		if (same < 0)
-			flat_put_cstr(&b, e->path);
-		flat_put_oid(&b, e->oid);
-		flat_put_u64(&b, e->dev);
-		flat_put_u64(&b, e->ino);
-		flat_put_u64(&b, e->size);
-		flat_put_u64(&b, (uint64_t)e->mtime_ns);
-		flat_put_u64(&b, (uint64_t)e->ctime_ns);
-		if (b.len >= (1u << 20) && flat_flush(fd, &b, &sum, 0) < 0)
-			bad = 1;
+		r.path = (const char *)(same < 0 ? snap_str(&at, e->path) : paths[same]);
+		buf_add(&b, &r, sizeof(r));
+		bad = snap_flush(fd, &b, &sum, 0) < 0;
 	}
+	/* the strings, in the order they were counted */
+	hmap_release(&knames);
+	hmap_init(&knames);
+	for (size_t i = 0; i < inv->n && !bad; i++) {
+		const struct inv_entry *e = sorted[i];
+		const char *s[5] = { e->id, e->kind, e->path, e->digest, e->content };
+		for (int j = 0; j < 5; j++) {
+			if (!s[j] || (j == 1 && hmap_get(&knames, s[j])))
+				continue;
+			if (j == 1)
+				hmap_put(&knames, s[j], (void *)1);
+			buf_add(&b, s[j], strlen(s[j]) + 1);
+		}
+		bad = snap_flush(fd, &b, &sum, 0) < 0;
+	}
+	it = 0;
+	while (!bad && hmap_next(stats, &it, NULL, &v)) {
+		const struct stat_entry *e = v;
+		if (inv_by_path(sorted, inv->n, e->path) < 0)
+			buf_add(&b, e->path, strlen(e->path) + 1);
+		bad = snap_flush(fd, &b, &sum, 0) < 0;
+	}
+	buf_addch(&b, '\0');	/* so that no offset reads past the end */
+	at++;
 	/* written in place: a torn or interleaved copy fails its sum and only
 	 * costs a read from SQLite, so neither fsync nor rename is needed */
-	if (!bad) {
-		if (flat_flush(fd, &b, &sum, 1) >= 0)
-			(void)!pwrite(fd, &sum, 8, sum_at);
+	if (!bad && flat_flush(fd, &b, &sum, 1) >= 0) {
+		h.strsize = at;
+		h.sum = sum;
+		(void)!pwrite(fd, &h, sizeof(h), 0);
 	}
-	close(fd);
+out:
+	if (fd >= 0)
+		close(fd);
 	buf_release(&b);
+	hmap_release(&knames);
+	free(paths);
+}
+
+/* a stored offset + 1 back to a pointer into strs, or bad */
+static const char *snap_ptr(const char *p, const char *strs, uint64_t strsize, int *bad)
+{
+	uintptr_t v = (uintptr_t)p;
+	if (!v)
+		return NULL;
+	if (v - 1 >= strsize) {
+		*bad = 1;
+		return NULL;
+	}
+	return strs + (v - 1);
 }
 
 /* 0 loaded, 1 no usable copy (the maps are then left as they were) */
@@ -575,25 +664,30 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 {
 	int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
+	struct snap_head h;
+	char layout[40];
 	if (fd < 0)
 		return 1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 8 + GEN_LEN + 16 ||
-	    st.st_size > (1 << 30)) {
+	/* the header first: a copy a later write made stale costs a few bytes
+	 * of reading, not its size in memory */
+	snap_layout(layout);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(h) + 1 ||
+	    st.st_size > (1 << 30) || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h.magic, SNAP_MAGIC, 8) || memcmp(h.gen, gen, GEN_LEN) ||
+	    memcmp(h.layout, layout, sizeof(layout))) {
 		close(fd);
 		return 1;
 	}
-	/* the magic and the generation first: a copy a later write made stale
-	 * costs a few bytes of reading, not its size in memory */
-	char head[8 + GEN_LEN];
-	size_t size = (size_t)st.st_size, off = 0;
-	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
-	    memcmp(head, SNAP_MAGIC, 8) || memcmp(head + 8, gen, GEN_LEN)) {
+	size_t size = (size_t)st.st_size - sizeof(h), off = 0;
+	size_t fixed = (size_t)h.ninv * sizeof(struct inv_entry) +
+		       (size_t)h.nstat * sizeof(struct stat_entry);
+	if (fixed > size || h.strsize != size - fixed || !h.strsize) {
 		close(fd);
 		return 1;
 	}
-	char *data = arena_alloc_raw(a, size);
+	char *data = arena_alloc_raw(a, size);	/* aligned as the structs need */
 	while (off < size) {
-		ssize_t n = read(fd, data + off, size - off);
+		ssize_t n = pread(fd, data + off, size - off, (off_t)(sizeof(h) + off));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -601,58 +695,42 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 		off += (size_t)n;
 	}
 	close(fd);
-	if (off != size || memcmp(data, SNAP_MAGIC, 8) || memcmp(data + 8, gen, GEN_LEN))
+	if (off != size || flat_sum(FLAT_SUM_SEED, data, size) != h.sum || data[size - 1])
 		return 1;
-	struct flat r = { data + 8 + GEN_LEN, data + size, 0 };
-	uint32_t ninv = flat_u32(&r), nstat = flat_u32(&r);
-	uint64_t sum = flat_u64(&r);
-	if (r.bad || flat_sum(FLAT_SUM_SEED, r.p, (size_t)(r.end - r.p)) != sum ||
-	    ninv > size / 24 || nstat > size / 50)
-		return 1;
-	/* parsed into arrays first: nothing reaches the maps from a bad copy */
-	struct inv_entry *ie = arena_alloc(a, ((size_t)ninv + 1) * sizeof(*ie));
-	struct stat_entry *se = arena_alloc_raw(a, ((size_t)nstat + 1) * sizeof(*se));
-	for (uint32_t i = 0; i < ninv && !r.bad; i++) {
+	struct inv_entry *ie = (struct inv_entry *)data;
+	struct stat_entry *se = (struct stat_entry *)(data + (size_t)h.ninv * sizeof(*ie));
+	const char *strs = data + fixed;
+	int bad = 0;
+	for (uint32_t i = 0; i < h.ninv && !bad; i++) {
 		struct inv_entry *e = &ie[i];
-		e->id = flat_str(&r, NULL);
-		e->kind = flat_str(&r, NULL);
-		e->path = flat_str(&r, NULL);
-		e->digest = flat_str(&r, NULL);
-		e->content = flat_str(&r, NULL);
-		e->type = (int)flat_u32(&r);
-		e->created = (int)flat_u32(&r);
-		e->prune = (int)flat_u32(&r);
-		e->order = (int)flat_u32(&r);
+		e->id = snap_ptr(e->id, strs, h.strsize, &bad);
+		e->kind = snap_ptr(e->kind, strs, h.strsize, &bad);
+		e->path = snap_ptr(e->path, strs, h.strsize, &bad);
+		e->digest = snap_ptr(e->digest, strs, h.strsize, &bad);
+		e->content = snap_ptr(e->content, strs, h.strsize, &bad);
+		e->pre = NULL;
+		e->seen = 0;
 		if (!e->id)
-			r.bad = 1;
+			bad = 1;
 	}
-	for (uint32_t i = 0; i < nstat && !r.bad; i++) {
+	for (uint32_t i = 0; i < h.nstat && !bad; i++) {
 		struct stat_entry *e = &se[i];
-		uint32_t same = flat_u32(&r);
-		if (same == UINT32_MAX)
-			e->path = flat_str(&r, NULL);
-		else
-			e->path = same < ninv ? ie[same].path : NULL;
-		flat_oid(&r, e->oid);
-		e->dev = flat_u64(&r);
-		e->ino = flat_u64(&r);
-		e->size = flat_u64(&r);
-		e->mtime_ns = (int64_t)flat_u64(&r);
-		e->ctime_ns = (int64_t)flat_u64(&r);
+		e->path = snap_ptr(e->path, strs, h.strsize, &bad);
+		e->oid[40] = '\0';
 		e->dirty = 0;
 		if (!e->path)
-			r.bad = 1;
+			bad = 1;
 	}
-	if (r.bad || r.p != r.end)
+	if (bad)
 		return 1;
-	hmap_reserve(inv, inv->n + ninv);
-	hmap_reserve(stats, stats->n + nstat);
-	*list = xmalloc(((size_t)ninv + 1) * sizeof(**list));
-	for (uint32_t i = 0; i < ninv; i++) {
+	hmap_reserve(inv, inv->n + h.ninv);
+	hmap_reserve(stats, stats->n + h.nstat);
+	*list = xmalloc(((size_t)h.ninv + 1) * sizeof(**list));
+	for (uint32_t i = 0; i < h.ninv; i++) {
 		hmap_put(inv, ie[i].id, &ie[i]);
 		(*list)[i] = &ie[i];
 	}
-	for (uint32_t i = 0; i < nstat; i++)
+	for (uint32_t i = 0; i < h.nstat; i++)
 		hmap_put(stats, se[i].path, &se[i]);
 	return 0;
 }
@@ -766,9 +844,10 @@ static int inv_query(struct db *db, const char *where, const char *arg, struct a
 		e->id = col_text(st, 0, a);
 		e->kind = col_text(st, 1, a);
 		e->path = col_text(st, 2, a);
-		e->type = sqlite3_column_int(st, 3);
-		e->created = sqlite3_column_int(st, 4);
-		e->prune = sqlite3_column_int(st, 5);
+		int type = sqlite3_column_int(st, 3);
+		e->type = (signed char)(type >= NODE_NONE && type <= NODE_OTHER ? type : NODE_OTHER);
+		e->created = sqlite3_column_int(st, 4) != 0;
+		e->prune = sqlite3_column_int(st, 5) != 0;
 		e->digest = col_text(st, 6, a);
 		e->content = col_text(st, 7, a);
 		e->order = sqlite3_column_int(st, 8);
