@@ -193,6 +193,7 @@ int run_prepare(struct run *r, int need_db)
 	}
 	char *cache = xasprintf("%s/git", o->state);
 	int rc = gitsrc_open(&p->git, cache, url);
+	p->git_cache = arena_strdup(&p->arena, cache);	/* pass_git opens it again */
 	free(cache);
 	if (rc < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
@@ -270,6 +271,11 @@ int run_prepare(struct run *r, int need_db)
 		stage("cached");
 		return 0;
 	}
+	/* a big revision to parse: what the last pass left is read again after
+	 * pass_compact, not held through the parse */
+	if (need_db && pass_preload_wait(p) >= PASS_COMPACT_MIN)
+		pass_preload_drop(p);
+	pass_load_begin(p);
 	/* validate even after load errors, so one run reports every problem */
 	int bad = manifest_load(p) < 0;
 	stage("parse");
@@ -285,6 +291,18 @@ int run_prepare(struct run *r, int need_db)
 	stage("validate");
 	pass_drop_yaml(p);
 	r->fresh = need_db && !r->import_dir;
+	/* plan -o yaml shows the revision as parsed, never the cache's */
+	if (r->fresh && !r->nocache) {
+		int c = pass_compact(p, o->state, r->db);
+		if (c < 0) {
+			fprintf(stderr, "error: %s\n", err_msg());
+			return EXIT_ERR;
+		}
+		if (c == 0) {
+			r->fresh = 0;	/* stored already */
+			stage("compact");
+		}
+	}
 	return 0;
 }
 

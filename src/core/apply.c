@@ -594,6 +594,40 @@ static void preload_finish(struct pass *p)
 	}
 }
 
+void pass_preload_drop(struct pass *p)
+{
+	struct preload *pl = p->preload;
+	if (!pl)
+		return;
+	/* the stats not taken yet are not worth taking */
+	pthread_mutex_lock(&pl->mu);
+	while (!pl->ready)
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	pthread_mutex_unlock(&pl->mu);
+	atomic_store(&pl->job.next, pl->job.n);
+	pass_preload_release(p);
+	if (p->index_loaded) {	/* the maps it handed over point into its arena, gone */
+		hmap_release(&p->inv);
+		hmap_release(&p->stats);
+		hmap_init(&p->inv);
+		hmap_init(&p->stats);
+		p->index_loaded = 0;
+	}
+}
+
+size_t pass_preload_wait(struct pass *p)
+{
+	struct preload *pl = p->preload;
+	if (!pl)
+		return 0;
+	pthread_mutex_lock(&pl->mu);
+	while (!pl->ready)
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	size_t n = pl->ready > 0 ? pl->inv.n : 0;
+	pthread_mutex_unlock(&pl->mu);
+	return n;
+}
+
 static int preloaded(const struct pass *p)
 {
 	return p->preload && p->preload->done && p->preload->ready > 0;

@@ -19,7 +19,7 @@
 #include "lib/err.h"
 #include "lib/flat.h"
 
-#define CACHE_MAGIC "DLCACHE6"
+#define CACHE_MAGIC "DLCACHE7"
 #define CACHE_MAX (512u << 20)
 
 static int is_string_field(enum field_type t)
@@ -52,6 +52,19 @@ static void vars_key(const struct vars *v, struct buf *key)
 			 strlen(v->vals[i]), v->vals[i]);
 }
 
+/* The kinds' spec layouts: the cache holds specs as raw bytes, so a build
+ * that lays one out otherwise must miss, whatever its version says. */
+static void layout_key(struct buf *key)
+{
+	buf_adds(key, "layout");
+	for (size_t i = 0; kinds[i]; i++) {
+		buf_addf(key, " %s:%zu", kinds[i]->name, kinds[i]->spec_size);
+		for (const struct field *f = kinds[i]->fields; f->name; f++)
+			buf_addf(key, ",%zu", f->offset);
+	}
+	buf_addf(key, " res:%zu\n", sizeof(struct resource));
+}
+
 static void cache_key(struct pass *p, struct buf *key)
 {
 	const struct policy *pol = p->policy;
@@ -80,6 +93,7 @@ static void cache_key(struct pass *p, struct buf *key)
 	else
 		buf_addf(key, "identity %s -\n", p->identity_file ? p->identity_file : "");
 	vars_key(p->vars, key);
+	layout_key(key);
 }
 
 /* flat_flush, counting what is in the file so far */
@@ -108,6 +122,99 @@ static uint32_t str_index(struct hmap *m, struct buf *tab, uint32_t *n, const ch
 	return *n - 1;
 }
 
+/*
+ * A resource in two parts, in two regions of the file. What the pass keeps
+ * (the id, the spec and its strings) is read into the pass's arena and used
+ * in place; the rest (positions, flags, the digest, dependencies) is copied
+ * into the resource and its buffer freed, so that a pass does not hold the
+ * whole file.
+ */
+static void put_kept(struct buf *b, size_t written, const struct resource *r)
+{
+	const struct kind *k = r->kind;
+	flat_put_cstr(b, r->id);
+	size_t il = strlen(r->id), nl = r->name ? strlen(r->name) : 0;
+	if (!(r->name && nl < il && !strcmp(r->id + il - nl, r->name)))
+		flat_put_cstr(b, r->name);
+	if (k->path_offset == SIZE_MAX)	/* else it is the spec's */
+		flat_put_cstr(b, r->path);
+	/* files of fields a layer's patch wrote (capture must not edit the
+	 * manifest for those); the others are in the manifest */
+	for (const struct fieldpos *fp = r->fpos; fp && fp->line; fp++)
+		if (fp->file && r->manifest && strcmp(fp->file, r->manifest))
+			flat_put_cstr(b, fp->file);
+	/* the spec: raw bytes at an offset that is a multiple of 8 (the load
+	 * uses them in place), then every pointer the field table knows */
+	static const char zeros[8];
+	buf_add(b, zeros, (size_t)(-(written + b->len)) & 7);
+	buf_add(b, r->spec, k->spec_size);
+	for (const struct field *f = k->fields; f->name; f++) {
+		const char *slot = (const char *)r->spec + f->offset;
+		if (is_string_field(f->type))
+			flat_put_cstr(b, *(const char *const *)slot);
+		else if (f->type == FIELD_TEXT)
+			flat_put_str(b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
+		else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
+			const char *const *l = *(const char *const *const *)slot;
+			size_t n = 0;
+			while (l && l[n])
+				n++;
+			flat_put_u32(b, l ? (uint32_t)n : UINT32_MAX);
+			for (size_t j = 0; j < n; j++)
+				flat_put_cstr(b, l[j]);
+		}
+	}
+}
+
+static uint32_t str_at(const struct hmap *strs, const char *s)
+{
+	return s ? (uint32_t)(uintptr_t)hmap_get(strs, s) - 1 : UINT32_MAX;
+}
+
+static void put_meta(struct buf *b, const struct resource *r, const struct hmap *strs,
+		     const struct hmap *index)
+{
+	flat_put_u32(b, str_at(strs, r->kind->name));
+	size_t il = strlen(r->id), nl = r->name ? strlen(r->name) : 0;
+	/* the name is the end of the id ("Kind/name", "Directory/d:rel") */
+	flat_put_u32(b, r->name && nl < il && !strcmp(r->id + il - nl, r->name) ? (uint32_t)nl :
+										  UINT32_MAX);
+	flat_put_u32(b, str_at(strs, r->pos.file));
+	flat_put_u32(b, (uint32_t)r->pos.line);
+	flat_put_u32(b, (uint32_t)r->pos.col);
+	flat_put_u32(b, (uint32_t)r->doc_index);
+	flat_put_u32(b, str_at(strs, r->manifest));
+	flat_put_u32(b, str_at(strs, r->manifest_dir));
+	flat_put_u32(b, (uint32_t)r->drift);
+	flat_put_u32(b, (uint32_t)r->prune);
+	flat_put_u32(b, (uint32_t)r->adopt);
+	flat_put_u32(b, r->parent ? (uint32_t)(uintptr_t)hmap_get(index, r->parent->id) : 0);
+	flat_put_oid(b, r->digest);
+	flat_put_u32(b, (uint32_t)r->order);
+	uint32_t nforeign = 0;
+	for (const struct fieldpos *fp = r->fpos; fp && fp->line; fp++)
+		nforeign += fp->file && r->manifest && strcmp(fp->file, r->manifest);
+	flat_put_u32(b, nforeign);
+	for (const struct fieldpos *fp = r->fpos; nforeign && fp->line; fp++) {
+		if (!fp->file || !r->manifest || !strcmp(fp->file, r->manifest))
+			continue;
+		flat_put_u32(b, fp->field);
+		flat_put_u32(b, fp->line);
+		flat_put_u32(b, fp->col);
+	}
+	flat_put_u32(b, (uint32_t)r->ndeps);
+	for (size_t d = 0; d < r->ndeps; d++)
+		flat_put_u32(b, (uint32_t)(uintptr_t)hmap_get(index, r->deps[d]->id));
+}
+
+/* the header: magic, key, zeros to a multiple of 8, then the sum of the
+ * body and the length of its first region; its length */
+static size_t head_len(size_t keylen)
+{
+	size_t n = 8 + 4 + keylen + 1;
+	return n + ((size_t)(-n) & 7) + 16;
+}
+
 int cache_store(struct pass *p, const char *state_dir)
 {
 	struct buf b = BUF_INIT, key = BUF_INIT;
@@ -117,6 +224,7 @@ int cache_store(struct pass *p, const char *state_dir)
 	char *dir = xasprintf("%s/cache", state_dir);
 	char *tmp = xasprintf("%s/desired.bin.tmp", dir);
 	char *file = xasprintf("%s/desired.bin", dir);
+	static const char zeros[8];
 
 	hmap_init(&index);
 	hmap_init(&strs);
@@ -130,16 +238,20 @@ int cache_store(struct pass *p, const char *state_dir)
 	for (size_t i = 0; i < p->nres; i++)
 		hmap_put(&index, p->res[i]->id, (void *)(uintptr_t)(i + 1));
 	cache_key(p, &key);
-	/* magic, key and the sum of the body, which follows */
 	buf_adds(&b, CACHE_MAGIC);
 	flat_put_str(&b, key.ptr, key.len);
+	buf_add(&b, zeros, (size_t)(-b.len) & 7);
 	off_t sum_at = (off_t)b.len;
-	flat_put_u64(&b, 0);
-	uint64_t sum = FLAT_SUM_SEED;
+	flat_put_u64(&b, 0);	/* the sum of the body */
+	flat_put_u64(&b, 0);	/* the length of its kept region */
 	if (fs_write_all(fd, b.ptr, b.len) < 0)
 		failed = 1;
 	written = b.len;
 	buf_reset(&b);
+	uint64_t sum = FLAT_SUM_SEED;
+	/* the kept region: the strings many resources share (kind names,
+	 * manifest files and their folders), written once and named by their
+	 * index, then each resource's kept part */
 	{
 		struct buf tab = BUF_INIT;
 		uint32_t nstr = 0;
@@ -155,81 +267,31 @@ int cache_store(struct pass *p, const char *state_dir)
 		buf_release(&tab);
 	}
 	flat_put_u32(&b, (uint32_t)p->nres);
+	size_t kept_at = written;
 	for (size_t i = 0; i < p->nres && !failed; i++) {
-		struct resource *r = p->res[i];
-		const struct kind *k = r->kind;
-		flat_put_u32(&b, (uint32_t)(uintptr_t)hmap_get(&strs, k->name) - 1);
-		flat_put_cstr(&b, r->id);
-		/* the name is the end of the id ("Kind/name", "Directory/d:rel") */
-		size_t il = strlen(r->id), nl = r->name ? strlen(r->name) : 0;
-		if (r->name && nl < il && !strcmp(r->id + il - nl, r->name)) {
-			flat_put_u32(&b, (uint32_t)nl);
-		} else {
-			flat_put_u32(&b, UINT32_MAX);
-			flat_put_cstr(&b, r->name);
-		}
-		flat_put_u32(&b, r->pos.file ? (uint32_t)(uintptr_t)hmap_get(&strs, r->pos.file) - 1 :
-					       UINT32_MAX);
-		flat_put_u32(&b, (uint32_t)r->pos.line);
-		flat_put_u32(&b, (uint32_t)r->pos.col);
-		flat_put_u32(&b, (uint32_t)r->doc_index);
-		flat_put_u32(&b, r->manifest ? (uint32_t)(uintptr_t)hmap_get(&strs, r->manifest) - 1 : UINT32_MAX);
-		flat_put_u32(&b, r->manifest_dir ? (uint32_t)(uintptr_t)hmap_get(&strs, r->manifest_dir) - 1 :
-						   UINT32_MAX);
-		if (k->path_offset == SIZE_MAX)	/* else it is the spec's */
-			flat_put_cstr(&b, r->path);
-		flat_put_u32(&b, (uint32_t)r->drift);
-		flat_put_u32(&b, (uint32_t)r->prune);
-		flat_put_u32(&b, (uint32_t)r->adopt);
-		flat_put_u32(&b, r->parent ? (uint32_t)(uintptr_t)hmap_get(&index, r->parent->id) : 0);
-		flat_put_oid(&b, r->digest);
-		flat_put_u32(&b, (uint32_t)r->order);
-		/* positions of fields a layer's patch wrote (capture must not edit
-		 * the manifest for those); the others are in the manifest */
-		uint32_t nforeign = 0;
-		for (const struct fieldpos *fp = r->fpos; fp && fp->line; fp++)
-			nforeign += fp->file && r->manifest && strcmp(fp->file, r->manifest);
-		flat_put_u32(&b, nforeign);
-		for (const struct fieldpos *fp = r->fpos; nforeign && fp->line; fp++) {
-			if (!fp->file || !r->manifest || !strcmp(fp->file, r->manifest))
-				continue;
-			flat_put_u32(&b, fp->field);
-			flat_put_cstr(&b, fp->file);
-			flat_put_u32(&b, fp->line);
-			flat_put_u32(&b, fp->col);
-		}
-		flat_put_u32(&b, (uint32_t)r->ndeps);
-		for (size_t d = 0; d < r->ndeps; d++)
-			flat_put_u32(&b, (uint32_t)(uintptr_t)hmap_get(&index, r->deps[d]->id));
-		/* the spec: raw bytes at an offset that is a multiple of 8 (the
-		 * load uses them in place), then every pointer the field table
-		 * knows */
-		static const char zeros[8];
-		buf_add(&b, zeros, (size_t)(-(written + b.len)) & 7);
-		buf_add(&b, r->spec, k->spec_size);
-		for (const struct field *f = k->fields; f->name; f++) {
-			const char *slot = (const char *)r->spec + f->offset;
-			if (is_string_field(f->type))
-				flat_put_cstr(&b, *(const char *const *)slot);
-			else if (f->type == FIELD_TEXT)
-				flat_put_str(&b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
-			else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
-				const char *const *l = *(const char *const *const *)slot;
-				size_t n = 0;
-				while (l && l[n])
-					n++;
-				flat_put_u32(&b, l ? (uint32_t)n : UINT32_MAX);
-				for (size_t j = 0; j < n; j++)
-					flat_put_cstr(&b, l[j]);
-			}
-		}
+		put_kept(&b, written, p->res[i]);
 		if (b.len >= CACHE_FLUSH && flush_to(fd, &b, &sum, &written, 0) < 0)
 			failed = 1;
 	}
+	buf_add(&b, zeros, (size_t)(-(written + b.len)) & 7);
+	uint64_t tail[2] = { 0, written + b.len - kept_at };
+	/* the other region, a record a resource, each after its length: the
+	 * load reads it a piece at a time */
+	struct buf rec = BUF_INIT;
+	for (size_t i = 0; i < p->nres && !failed; i++) {
+		buf_reset(&rec);
+		put_meta(&rec, p->res[i], &strs, &index);
+		flat_put_u32(&b, (uint32_t)rec.len);
+		buf_add(&b, rec.ptr, rec.len);
+		if (b.len >= CACHE_FLUSH && flush_to(fd, &b, &sum, &written, 0) < 0)
+			failed = 1;
+	}
+	buf_release(&rec);
 	/* a lost cache only costs a parse; no fsync needed for correctness,
 	 * and a torn or damaged file fails its sum and is a miss */
 	if (failed || flush_to(fd, &b, &sum, &written, 1) < 0 ||
-	    pwrite(fd, &sum, sizeof(sum), sum_at) != (ssize_t)sizeof(sum)) {
+	    (tail[0] = flat_sum(sum, (const char *)&tail[1], 8),
+	     pwrite(fd, tail, sizeof(tail), sum_at) != (ssize_t)sizeof(tail))) {
 		err_set_errno("cannot write '%s'", file);
 		close(fd);
 		unlink(tmp);
@@ -253,11 +315,11 @@ out:
 	return ret;
 }
 
-static int read_full(int fd, char *data, size_t size)
+static int pread_full(int fd, char *data, size_t size, off_t at)
 {
 	size_t off = 0;
 	while (off < size) {
-		ssize_t n = read(fd, data + off, size - off);
+		ssize_t n = pread(fd, data + off, size - off, at + (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -267,47 +329,107 @@ static int read_full(int fd, char *data, size_t size)
 	return 0;
 }
 
+/* The second region, a piece at a time: its records are copied out as they
+ * are read, so a load never holds all of it. */
+struct meta_reader {
+	int fd;
+	off_t off, end;		/* in the file: next to read, end of the region */
+	char *buf;
+	size_t pos, len, cap;
+};
+
+/* at least n bytes at buf + pos, or -1 */
+static int meta_need(struct meta_reader *mr, size_t n)
+{
+	if (mr->len - mr->pos >= n)
+		return 0;
+	memmove(mr->buf, mr->buf + mr->pos, mr->len - mr->pos);
+	mr->len -= mr->pos;
+	mr->pos = 0;
+	if (n > mr->cap) {
+		if (n > (size_t)(mr->end - mr->off) + mr->len)
+			return -1;
+		mr->cap = n;
+		mr->buf = xrealloc(mr->buf, mr->cap);
+	}
+	while (mr->len < n) {
+		size_t want = mr->cap - mr->len;
+		if ((off_t)want > mr->end - mr->off)
+			want = (size_t)(mr->end - mr->off);
+		if (!want)
+			return -1;
+		ssize_t got = pread(mr->fd, mr->buf + mr->len, want, mr->off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		mr->len += (size_t)got;
+		mr->off += got;
+	}
+	return 0;
+}
+
 /*
- * The whole file, read with one read into the arena, or NULL. With a key,
- * the file must start with magic and then that key (flat_put_str): that is
+ * The file, if it starts with magic and then key: its kept region read into
+ * the arena (it lives as long as the pass), the other checked and left to
+ * read a piece at a time (mr, whose fd the caller closes). The header is
  * read and compared first, so a cache of another revision (a new commit)
- * costs a few bytes of reading, not the whole file in memory.
+ * costs a few bytes of reading.
  */
-static char *slurp(const char *file, struct arena *a, size_t *len, const char *magic,
-		   const struct buf *key)
+static int read_regions(const char *file, struct arena *a, const struct buf *key, char **kept,
+			size_t *kept_len, struct meta_reader *mr)
 {
 	int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
-	char *data = NULL;
+	int ret = -1;
+	char *head = NULL;
 	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 8 ||
-	    (uint64_t)st.st_size > CACHE_MAX)
+		return -1;
+	size_t hl = head_len(key->len);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > CACHE_MAX ||
+	    (size_t)st.st_size < hl)
 		goto out;
-	size_t size = (size_t)st.st_size;
-	if (key) {
-		char head[12];
-		uint32_t klen;
-		if (size < 12 + key->len + 1 || read_full(fd, head, sizeof(head)) < 0 ||
-		    memcmp(head, magic, 8))
+	head = xmalloc(hl);
+	uint32_t klen;
+	uint64_t tail[2];
+	if (pread_full(fd, head, hl, 0) < 0 || memcmp(head, CACHE_MAGIC, 8))
+		goto out;
+	memcpy(&klen, head + 8, 4);
+	memcpy(tail, head + hl - 16, 16);
+	if (klen != key->len || memcmp(head + 12, key->ptr ? key->ptr : "", key->len) ||
+	    head[12 + key->len] != '\0')
+		goto out;
+	size_t body = (size_t)st.st_size - hl;
+	if (tail[1] > body || tail[1] % 8)
+		goto out;
+	*kept_len = (size_t)tail[1];
+	*kept = arena_alloc_raw(a, *kept_len + 1);
+	if (pread_full(fd, *kept, *kept_len, (off_t)hl) < 0)
+		goto out;	/* the arena keeps it until the pass ends */
+	/* the sum of both before anything is used: the second region is
+	 * read twice, a MiB at a time */
+	uint64_t sum = flat_sum(FLAT_SUM_SEED, *kept, *kept_len);
+	mr->cap = CACHE_FLUSH;
+	mr->buf = xmalloc(mr->cap);
+	for (off_t at = (off_t)(hl + *kept_len); at < st.st_size;) {
+		size_t n = (size_t)(st.st_size - at) < mr->cap ? (size_t)(st.st_size - at) : mr->cap;
+		if (pread_full(fd, mr->buf, n, at) < 0)
 			goto out;
-		memcpy(&klen, head + 8, 4);
-		if (klen != key->len)
-			goto out;
-		char *k = xmalloc(key->len + 1);
-		int same = read_full(fd, k, key->len + 1) == 0 &&
-			   !memcmp(k, key->ptr ? key->ptr : "", key->len) && k[key->len] == '\0';
-		free(k);
-		if (!same || lseek(fd, 0, SEEK_SET) != 0)
-			goto out;
+		sum = flat_sum(sum, mr->buf, n);	/* a MiB: a multiple of 8 but the last */
+		at += (off_t)n;
 	}
-	data = arena_alloc_raw(a, size + 1);
-	if (read_full(fd, data, size) < 0)
-		data = NULL;	/* the arena keeps it until the pass ends */
-	*len = size;
+	if (flat_sum(sum, (const char *)&tail[1], 8) != tail[0])	/* and where the regions meet */
+		goto out;
+	mr->fd = fd;
+	mr->off = (off_t)(hl + *kept_len);
+	mr->end = st.st_size;
+	fd = -1;
+	ret = 0;
 out:
-	close(fd);
-	return data;
+	free(head);
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 int cache_load(struct pass *p, const char *state_dir)
@@ -319,24 +441,19 @@ int cache_load_key(struct pass *p, const char *state_dir, const char *want)
 {
 	char *file = xasprintf("%s/cache/desired.bin", state_dir);
 	struct buf key = BUF_INIT;
-	size_t size = 0;
+	char *kept = NULL;
+	size_t kept_len = 0;
+	struct meta_reader mr = { .fd = -1 };
 	int ret = 1;
 	if (want)
 		buf_adds(&key, want);
 	else
 		cache_key(p, &key);
-	char *data = slurp(file, &p->arena, &size, CACHE_MAGIC, &key);
-	if (!data || memcmp(data, CACHE_MAGIC, 8))
+	/* trusted without validation, so it must be the bytes we wrote (the
+	 * read checks the sum) */
+	if (read_regions(file, &p->arena, &key, &kept, &kept_len, &mr) < 0)
 		goto out;
-	struct flat r = { data + 8, data + size, 0 };
-	size_t klen = 0;
-	const char *k = flat_str(&r, &klen);
-	if (!k || klen != key.len || memcmp(k, key.ptr, klen))
-		goto out;
-	/* trusted without validation, so it must be the bytes we wrote */
-	uint64_t sum = flat_u64(&r);
-	if (r.bad || flat_sum(FLAT_SUM_SEED, r.p, (size_t)(r.end - r.p)) != sum)
-		goto out;
+	struct flat r = { kept, kept + kept_len, 0 };	/* used in place */
 	uint32_t nstr = flat_u32(&r);
 	if (r.bad || nstr > (size_t)(r.end - r.p) / 5)
 		goto out;
@@ -354,11 +471,27 @@ int cache_load_key(struct pass *p, const char *state_dir, const char *want)
 	hmap_reserve(&p->by_id, count);
 	hmap_reserve(&p->by_path, count);
 	struct resource **all = xcalloc(count + 1, sizeof(*all));
-	const char **deps = xcalloc(count + 1, sizeof(*deps));	/* into the file */
+	uint32_t *dep_at = xcalloc(count + 1, sizeof(*dep_at));	/* into depidx */
 	uint32_t *ndeps = xcalloc(count + 1, sizeof(*ndeps));
+	uint32_t *depidx = NULL;
+	size_t ndepidx = 0, capdepidx = 0;
 	uint32_t *parents = xcalloc(count + 1, sizeof(*parents));
 	for (uint32_t i = 0; i < count && !r.bad; i++) {
-		uint32_t ki = flat_u32(&r);
+		/* this resource's record of the second region */
+		uint32_t rl;
+		if (meta_need(&mr, 4) < 0) {
+			r.bad = 1;
+			break;
+		}
+		memcpy(&rl, mr.buf + mr.pos, 4);
+		mr.pos += 4;
+		if (meta_need(&mr, rl) < 0) {
+			r.bad = 1;
+			break;
+		}
+		struct flat m = { mr.buf + mr.pos, mr.buf + mr.pos + rl, 0 };
+		mr.pos += rl;
+		uint32_t ki = flat_u32(&m);
 		const char *kname = STR(ki);
 		const struct kind *kk = kname ? kind_find(kname) : NULL;
 		if (!kk) {
@@ -367,67 +500,74 @@ int cache_load_key(struct pass *p, const char *state_dir, const char *want)
 		}
 		struct resource *res = pass_new_resource_at(p, kk, NULL);
 		res->id = flat_str(&r, NULL);
-		uint32_t nl = flat_u32(&r);
+		uint32_t nl = flat_u32(&m);
 		if (nl == UINT32_MAX)
 			res->name = flat_str(&r, NULL);
 		else if (res->id && nl < strlen(res->id))
 			res->name = res->id + strlen(res->id) - nl;
 		else
 			r.bad = 1;
-		uint32_t fi = flat_u32(&r);
+		uint32_t fi = flat_u32(&m);
 		res->pos.file = STR(fi);
-		res->pos.line = (int)flat_u32(&r);
-		res->pos.col = (int)flat_u32(&r);
-		res->doc_index = (int)flat_u32(&r);
-		uint32_t mi = flat_u32(&r), di = flat_u32(&r);
+		res->pos.line = (int)flat_u32(&m);
+		res->pos.col = (int)flat_u32(&m);
+		res->doc_index = (int)flat_u32(&m);
+		uint32_t mi = flat_u32(&m), di = flat_u32(&m);
 		res->manifest = STR(mi);
 		res->manifest_dir = STR(di);
 		if (kk->path_offset == SIZE_MAX)
 			res->path = flat_str(&r, NULL);
-		res->drift = (int)flat_u32(&r);
-		res->prune = (int)flat_u32(&r);
-		res->adopt = (int)flat_u32(&r);
-		parents[i] = flat_u32(&r);
-		if (flat_oid(&r, res->digest) < 0)
+		res->drift = (signed char)flat_u32(&m);
+		res->prune = (signed char)flat_u32(&m);
+		res->adopt = (signed char)flat_u32(&m);
+		parents[i] = flat_u32(&m);
+		if (flat_oid(&m, res->digest) < 0) {
+			r.bad = 1;
 			break;
-		res->order = (int)flat_u32(&r);
-		uint32_t nforeign = flat_u32(&r), nfields = 0;
+		}
+		res->order = (int)flat_u32(&m);
+		uint32_t nforeign = flat_u32(&m), nfields = 0;
 		while (kk->fields[nfields].name)
 			nfields++;
-		if (r.bad || nforeign > nfields) {
+		if (m.bad || nforeign > nfields) {
 			r.bad = 1;
 			break;
 		}
 		if (nforeign)
 			res->fpos = arena_alloc(&p->arena, ((size_t)nforeign + 1) * sizeof(*res->fpos));
 		for (uint32_t j = 0; j < nforeign && !r.bad; j++) {
-			uint32_t f = flat_u32(&r);
+			uint32_t f = flat_u32(&m);
+			int line = (int)flat_u32(&m), col = (int)flat_u32(&m);
 			const char *from = flat_str(&r, NULL);
-			int line = (int)flat_u32(&r), col = (int)flat_u32(&r);
-			if (f >= nfields || !from || line <= 0) {
+			if (m.bad || f >= nfields || !from || line <= 0) {
 				r.bad = 1;
 				break;
 			}
 			res->fpos[j] = fieldpos_make(f, from, line, col);
 		}
-		uint32_t nd = flat_u32(&r);
-		if (r.bad || nd > count) {
+		uint32_t nd = flat_u32(&m);
+		if (r.bad || m.bad || nd > count || (size_t)(m.end - m.p) / 4 < nd) {
 			r.bad = 1;
 			break;
 		}
-		if ((size_t)(r.end - r.p) / 4 < nd) {
-			r.bad = 1;
-			break;
+		if (ndepidx + nd > capdepidx) {
+			capdepidx = (ndepidx + nd) * 2;
+			depidx = xrealloc(depidx, capdepidx * sizeof(*depidx));
 		}
-		deps[i] = r.p;
+		dep_at[i] = (uint32_t)ndepidx;
 		ndeps[i] = nd;
-		r.p += (size_t)nd * 4;
-		r.p += (size_t)(-(r.p - data)) & 7;	/* data is 8-aligned (arena) */
+		for (uint32_t d = 0; d < nd; d++)
+			depidx[ndepidx++] = flat_u32(&m);
+		if (m.bad || m.p != m.end) {
+			r.bad = 1;
+			break;
+		}
+		r.p += (size_t)(-(r.p - kept)) & 7;	/* kept is 8-aligned (arena) */
 		if (r.p > r.end || (size_t)(r.end - r.p) < kk->spec_size) {
 			r.bad = 1;
 			break;
 		}
-		res->spec = data + (r.p - data);	/* in place: the image lives as long as the pass */
+		res->spec = kept + (r.p - kept);	/* in place: it lives as long as the pass */
 		r.p += kk->spec_size;
 		for (const struct field *f = kk->fields; f->name; f++) {
 			char *slot = (char *)res->spec + f->offset;
@@ -462,7 +602,10 @@ int cache_load_key(struct pass *p, const char *state_dir, const char *want)
 		}
 		all[i] = res;
 	}
-	if (!r.bad && r.p != r.end)
+	/* the kept region ends with zeros to a multiple of 8 */
+	if (!r.bad && (size_t)(r.end - r.p) < 8 && !memcmp(r.p, "\0\0\0\0\0\0\0", (size_t)(r.end - r.p)))
+		r.p = r.end;
+	if (r.p != r.end || mr.pos != mr.len || mr.off != mr.end)
 		r.bad = 1;
 	for (uint32_t i = 0; !r.bad && i < count; i++) {
 		if (parents[i] > count) {
@@ -476,8 +619,7 @@ int cache_load_key(struct pass *p, const char *state_dir, const char *want)
 		if (ndeps[i])
 			all[i]->deps = arena_alloc_raw(&p->arena, ndeps[i] * sizeof(*all[i]->deps));
 		for (uint32_t d = 0; d < ndeps[i]; d++) {
-			uint32_t j;
-			memcpy(&j, deps[i] + (size_t)d * 4, 4);
+			uint32_t j = depidx[dep_at[i] + d];
 			if (!j || j > count) {
 				r.bad = 1;
 				break;
@@ -498,13 +640,17 @@ int cache_load_key(struct pass *p, const char *state_dir, const char *want)
 			if (all[i] && all[i]->capdeps)
 				free(all[i]->deps);
 	}
-	free(deps);
+	free(dep_at);
+	free(depidx);
 	free(ndeps);
 	free(parents);
 	free(all);
 	free(strs);
 #undef STR
 out:
+	free(mr.buf);
+	if (mr.fd >= 0)
+		close(mr.fd);
 	free(file);
 	buf_release(&key);
 	return ret;
@@ -523,7 +669,7 @@ out:
  * holds what parsing depends on besides the file: the format, the local
  * policy and the host variables.
  */
-#define PCACHE_MAGIC "DLPARSE3"
+#define PCACHE_MAGIC "DLPARSE4"
 
 struct pcache_entry {
 	uint32_t ndocs;		/* documents in the file, for messages */
@@ -557,6 +703,7 @@ static void parse_key(const struct pass *p, struct buf *key)
 	buf_addf(key, "kinds %d setid %d max %llu\n", pol->kinds_set, pol->allow_setid,
 		 (unsigned long long)pol->max_file_size);
 	vars_key(p->vars, key);
+	layout_key(key);
 }
 
 /* One resource as the parser left it: no digest, dependencies by name. */

@@ -188,8 +188,9 @@ struct stat_entry {
 	const char *path;
 	uint64_t dev, ino, size;
 	int64_t mtime_ns, ctime_ns;
-	char oid[41];
-	int dirty;
+	unsigned char oid[20];	/* the blob id, as bytes (72 bytes an entry, not 96) */
+	signed char known;	/* oid is the content's: 0 racily clean or never hashed */
+	signed char dirty;
 };
 
 /* ---- a change: what the plan says to do with one resource ---- */
@@ -290,6 +291,10 @@ static inline void prestat_get(const struct prestat *e, struct stat *st)
 
 struct pass {
 	struct arena arena;
+	/* what was in arena before pass_load_begin (the options, the source):
+	 * arena then holds only the loaded revision, for pass_compact to free */
+	struct arena cfg_arena;
+	int load_split;
 	struct arena yaml_arena;	/* parsed documents, until validation is done */
 	struct diag diag;
 	struct fsroot root;

@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "core/pass.h"
 #include "kinds/kinds.h"
 #include "lib/err.h"
+#include "lib/flat.h"
 #include "source/git.h"
 #include "source/yaml.h"
 #include "state/db.h"
@@ -42,6 +44,7 @@ void pass_init(struct pass *p)
 	memset(p, 0, sizeof(*p));
 	arena_init(&p->arena);
 	arena_init(&p->yaml_arena);
+	arena_init(&p->cfg_arena);
 	diag_init(&p->diag);
 	p->root.fd = -1;
 	p->prune = 1;
@@ -88,9 +91,78 @@ void pass_release(struct pass *p)
 	secret_pass_release(p);
 	arena_release(&p->yaml_arena);
 	arena_release(&p->arena);
+	arena_release(&p->cfg_arena);
 	for (size_t i = 0; i < p->nmaps; i++)
 		munmap(p->maps[i].ptr, p->maps[i].len);
 	free(p->maps);
+}
+
+void pass_load_begin(struct pass *p)
+{
+	if (p->load_split)
+		return;
+	p->cfg_arena = p->arena;
+	arena_init(&p->arena);
+	p->load_split = 1;
+}
+
+int pass_compact(struct pass *p, const char *state_dir, struct db *db)
+{
+	if (!p->load_split || p->nres < PASS_COMPACT_MIN || p->nchanges || p->diag.n)
+		return 1;
+	if (cache_store(p, state_dir) < 0)
+		return 1;
+	char *key = xstrdup(p->cache_key);
+	/* everything the load made: the resources and their maps, the parse
+	 * cache and its mapping, the kinds' memo and account lookups */
+	pass_pcache_commit(p);
+	pass_preload_drop(p);
+	/* and libgit2's cache of the trees it read (pass_git opens the source
+	 * again for the blobs an apply writes) */
+	if (p->git && p->git_cache && p->git_url) {
+		gitsrc_free(p->git);
+		p->git = NULL;
+	}
+	for (size_t i = 0; i < p->nres; i++)
+		if (p->res[i]->capdeps)
+			free(p->res[i]->deps);
+	free(p->res);
+	p->res = NULL;
+	p->nres = p->capres = 0;
+	hmap_release(&p->by_id);
+	hmap_release(&p->by_path);
+	hmap_release(&p->users);
+	hmap_release(&p->groups);
+	hmap_release(&p->memo);
+	hmap_init(&p->by_id);
+	hmap_init(&p->by_path);
+	hmap_init(&p->users);
+	hmap_init(&p->groups);
+	hmap_init(&p->memo);
+	p->ids_loaded = 0;
+	p->cache_key = NULL;
+	arena_release(&p->yaml_arena);
+	arena_init(&p->yaml_arena);
+	arena_release(&p->arena);
+	p->arena = p->cfg_arena;
+	arena_init(&p->cfg_arena);
+	p->load_split = 0;
+	for (size_t i = 0; i < p->nmaps; i++)
+		munmap(p->maps[i].ptr, p->maps[i].len);
+	free(p->maps);
+	p->maps = NULL;
+	p->nmaps = 0;
+	malloc_trim(0);
+	/* the index is read and stat'ed while the revision loads again */
+	if (db && pass_preload(p, db) < 0)
+		err_clear();
+	int r = cache_load_key(p, state_dir, key);
+	free(key);
+	if (r) {
+		err_set("cannot load the desired state just stored in '%s/cache'", state_dir);
+		return -1;
+	}
+	return 0;
 }
 
 void pass_drop_yaml(struct pass *p)
@@ -400,10 +472,10 @@ static int64_t ts_ns(const struct timespec *t)
 int pass_file_oid(struct pass *p, const char *path, const struct stat *st, char oid[41])
 {
 	struct stat_entry *e = hmap_get(&p->stats, path);
-	if (e && e->oid[0] && e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino &&
+	if (e && e->known && e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino &&
 	    e->size == (uint64_t)st->st_size && e->mtime_ns == ts_ns(&st->st_mtim) &&
 	    e->ctime_ns == ts_ns(&st->st_ctim)) {
-		memcpy(oid, e->oid, 41);
+		oid_to_hex(e->oid, oid);
 		return 0;
 	}
 	struct buf data = BUF_INIT;
@@ -425,10 +497,7 @@ int pass_file_oid(struct pass *p, const char *path, const struct stat *st, char 
 	e->ctime_ns = ts_ns(&st->st_ctim);
 	/* racy: a change within the timestamp granularity could go unnoticed,
 	 * so an entry this fresh is not trusted (git's "racily clean") */
-	if (p->started_ns - e->ctime_ns < 2000000000LL)
-		e->oid[0] = '\0';
-	else
-		memcpy(e->oid, oid, 41);
+	e->known = p->started_ns - e->ctime_ns >= 2000000000LL && oid_to_bin(oid, e->oid) == 0;
 	e->dirty = 1;
 	return 0;
 }
@@ -442,7 +511,7 @@ void pass_stat_update(struct pass *p, const char *path, const char *oid)
 		e->path = arena_strdup(&p->arena, path);
 		hmap_put(&p->stats, e->path, e);
 	}
-	e->oid[0] = '\0';	/* just written: racily clean until the next pass */
+	e->known = 0;	/* just written: racily clean until the next pass */
 	e->dirty = 1;
 }
 

@@ -76,6 +76,12 @@ int pass_plan(struct pass *p, struct db *db);		/* observe + prune plan */
  */
 int pass_preload(struct pass *p, struct db *db);
 void pass_preload_release(struct pass *p);
+/* Stop the preload and forget what it read (pass_plan reads the index
+ * itself unless pass_preload starts again). */
+void pass_preload_drop(struct pass *p);
+/* Wait for the preload's read of the index: the number of entries it
+ * holds (0 without a preload or a snapshot). */
+size_t pass_preload_wait(struct pass *p);
 int pass_apply(struct pass *p);		/* carry out the plan */
 /* Plan only the given resources of an already planned pass (drift repair):
  * earlier changes are dropped. */
@@ -104,6 +110,20 @@ int pass_rewind_retry(struct db *db, const char *oid, int allow);
 /* "applied", "partial" or "failed" from the outcome counts. */
 const char *pass_result(const struct pass *p);
 
+/*
+ * A big revision parsed and validated is held in the shape the parse left
+ * (positions, dependency names, the parse cache's mapping): a third more
+ * than the same revision loaded from the desired-state cache. So a pass
+ * that parses calls pass_load_begin first; once validated, pass_compact
+ * stores the cache, frees all the load made and loads the revision again
+ * from the cache, starting db's preload (pass_preload) first. 0 when done;
+ * 1 not done (the pass is as it was); -1 the revision is gone from p
+ * (err_msg). PASS_COMPACT_MIN: below this many resources it is not worth
+ * it.
+ */
+#define PASS_COMPACT_MIN 20000
+void pass_load_begin(struct pass *p);
+int pass_compact(struct pass *p, const char *state_dir, struct db *db);
 /* Free the parsed YAML once the revision is validated (positions are gone). */
 void pass_drop_yaml(struct pass *p);
 /* The git source, opened again (git_cache, git_url) if it was closed. */

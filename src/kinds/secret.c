@@ -150,7 +150,7 @@ static int ciphertext(struct pass *p, struct file_spec *s, struct buf *out)
 		return 0;
 	}
 	struct gitsrc *g = pass_git(p);
-	return g ? gitsrc_read_blob(g, s->cipher, AGE_MAX_INPUT, out) : -1;
+	return g ? gitsrc_read_blob(g, ((struct secret_spec *)s)->cipher, AGE_MAX_INPUT, out) : -1;
 }
 
 static int decrypt(struct pass *p, struct file_spec *s, const struct buf *ct, struct buf *out)
@@ -210,7 +210,7 @@ static int secret_check(struct resource *res, struct pass *p)
 	}
 	if (s->source) {
 		uint64_t size;
-		if (file_resolve_source(p, res, s->source, s->cipher, &size) < 0)
+		if (file_resolve_source(p, res, s->source, ((struct secret_spec *)s)->cipher, &size) < 0)
 			return -1;
 		if (size > AGE_MAX_INPUT) {
 			res_diag(p, res, "source", "'source' '%s' is %llu bytes, more than the %u bytes "
@@ -279,7 +279,7 @@ static int secret_diff(struct change *chg, struct pass *p, struct buf *out)
 const struct kind kind_secret = {
 	.name = "Secret",
 	.fields = secret_fields,
-	.spec_size = sizeof(struct file_spec),
+	.spec_size = sizeof(struct secret_spec),
 	.path_offset = offsetof(struct file_spec, path),
 	.check = secret_check,
 	.observe = file_observe,

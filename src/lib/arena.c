@@ -36,18 +36,21 @@ void arena_release(struct arena *a)
 	arena_init(a);
 }
 
-void *arena_alloc_raw(struct arena *a, size_t n)
+/* n bytes at a multiple of align (a power of two, at most ARENA_ALIGN):
+ * strings take 1, so 100,000 short ones are not rounded up to 16 bytes each */
+static void *arena_take(struct arena *a, size_t n, size_t align)
 {
 	struct arena_block *b = a->head;
-	n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
 	if (!n)
-		n = ARENA_ALIGN;
-	if (!b || b->cap - b->used < n) {
-		size_t cap = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
+		n = 1;
+	if (!b || at > b->cap || b->cap - at < n) {
+		size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+		size_t cap = need > ARENA_BLOCK / 4 ? need : ARENA_BLOCK;
 		b = xmalloc(sizeof(*b) + cap);
 		b->used = 0;
 		b->cap = cap;
-		if (n > ARENA_BLOCK / 4 && a->head) {
+		if (need > ARENA_BLOCK / 4 && a->head) {
 			/* big allocation: keep the current block at the head */
 			b->next = a->head->next;
 			a->head->next = b;
@@ -56,10 +59,16 @@ void *arena_alloc_raw(struct arena *a, size_t n)
 			a->head = b;
 		}
 		a->total += cap;
+		at = 0;
 	}
-	void *p = b->data + b->used;
-	b->used += n;
+	void *p = b->data + at;
+	b->used = at + n;
 	return p;
+}
+
+void *arena_alloc_raw(struct arena *a, size_t n)
+{
+	return arena_take(a, n, ARENA_ALIGN);
 }
 
 void *arena_alloc(struct arena *a, size_t n)
@@ -72,7 +81,7 @@ void *arena_alloc(struct arena *a, size_t n)
 char *arena_join(struct arena *ar, const char *a, char sep, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
-	char *p = arena_alloc_raw(ar, la + lb + 2);
+	char *p = arena_take(ar, la + lb + 2, 1);
 	memcpy(p, a, la);
 	p[la] = sep;
 	memcpy(p + la + 1, b, lb + 1);
@@ -81,7 +90,7 @@ char *arena_join(struct arena *ar, const char *a, char sep, const char *b)
 
 char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
-	char *p = arena_alloc_raw(a, n + 1);
+	char *p = arena_take(a, n + 1, 1);
 	memcpy(p, s, n);
 	p[n] = '\0';
 	return p;

@@ -120,6 +120,26 @@ void flat_put_oid(struct buf *b, const char *d)
 	}
 }
 
+int oid_to_bin(const char *d, unsigned char bin[20])
+{
+	for (size_t i = 0; i < 20; i++) {
+		if (hexval(d[2 * i]) < 0 || hexval(d[2 * i + 1]) < 0)
+			return -1;
+		bin[i] = (unsigned char)(hexval(d[2 * i]) << 4 | hexval(d[2 * i + 1]));
+	}
+	return d[40] ? -1 : 0;
+}
+
+void oid_to_hex(const unsigned char bin[20], char out[41])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 20; i++) {
+		out[2 * i] = hex[bin[i] >> 4];
+		out[2 * i + 1] = hex[bin[i] & 15];
+	}
+	out[40] = '\0';
+}
+
 int flat_oid(struct flat *r, char out[41])
 {
 	static const char hex[] = "0123456789abcdef";

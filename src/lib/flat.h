@@ -37,6 +37,10 @@ uint64_t flat_sum(uint64_t h, const char *p, size_t n);
  * bytes written, or -1 with errno */
 long flat_flush(int fd, struct buf *b, uint64_t *sum, int last);
 
+/* An object id between 40 hex digits and 20 bytes: -1 when hex is not one. */
+int oid_to_bin(const char *hex, unsigned char bin[20]);
+void oid_to_hex(const unsigned char bin[20], char out[41]);
+
 uint32_t flat_u32(struct flat *r);
 uint64_t flat_u64(struct flat *r);
 /* the string in place, or NULL (for NULL, or when bad); len may be NULL */

@@ -601,6 +601,7 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 		r.mtime_ns = e->mtime_ns;
 		r.ctime_ns = e->ctime_ns;
 		memcpy(r.oid, e->oid, sizeof(r.oid));
+		r.known = e->known;
 		long same = inv_by_path(sorted, inv->n, e->path);
 		r.path = (const char *)(same < 0 ? snap_str(&at, e->path) : paths[same]);
 		buf_add(&b, &r, sizeof(r));
@@ -716,7 +717,7 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 	for (uint32_t i = 0; i < h.nstat && !bad; i++) {
 		struct stat_entry *e = &se[i];
 		e->path = snap_ptr(e->path, strs, h.strsize, &bad);
-		e->oid[40] = '\0';
+		e->known = e->known != 0;
 		e->dirty = 0;
 		if (!e->path)
 			bad = 1;
@@ -765,13 +766,32 @@ int db_index_snapshot(const char *file, const char *gen, struct arena *a, struct
 
 /* From SQLite, in one read transaction (the rows and the generation stored
  * with them are of the same moment), and the snapshot written again. */
+static int inv_query(struct db *db, const char *where, const char *arg, struct arena *a,
+		     struct hmap *out, const struct hmap *paths);
+
+/* the first column of the first row of sql, or 0 */
+static long long count_rows(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = prep(db, sql);
+	long long n = 0;
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n > 0 && n < 100000000 ? n : 0;
+}
+
 static int index_from_sqlite(struct db *db, const char *file, struct arena *a, struct hmap *inv,
 			     struct hmap *stats, struct inv_entry ***list)
 {
 	if (db_exec(db, "BEGIN") < 0)
 		return -1;
 	char *gen = db_meta_get(db, "index_gen", a);
-	if (db_inv_load(db, a, inv) < 0 || db_stat_load(db, a, stats) < 0) {
+	/* the maps at their size at once, not grown (and copied) as they fill */
+	hmap_reserve(stats, stats->n + (size_t)count_rows(db, "SELECT count(*) FROM statcache"));
+	hmap_reserve(inv, inv->n + (size_t)count_rows(db, "SELECT count(*) FROM inventory"));
+	/* the stat cache first: an inventory entry of the same path shares its
+	 * copy of the path, as in the snapshot */
+	if (db_stat_load(db, a, stats) < 0 || inv_query(db, NULL, NULL, a, inv, stats) < 0) {
 		db_exec(db, "ROLLBACK");
 		return -1;
 	}
@@ -815,6 +835,8 @@ int db_index_load_apart(const char *file, struct arena *a, struct hmap *inv, str
 		return -1;
 	}
 	sqlite3_busy_timeout(tmp.h, 5000);
+	/* two table scans: a page is read once, a cache would only be held */
+	sqlite3_exec(tmp.h, "PRAGMA cache_size = -256;", NULL, NULL, NULL);
 	int r = index_from_sqlite(&tmp, file, a, inv, stats, list);
 	sqlite3_close(tmp.h);
 	return r;
@@ -828,8 +850,10 @@ int db_inv_load(struct db *db, struct arena *a, struct hmap *out)
 /* Inventory rows into out: all of them, or those where column (a
  * literal) equals arg. */
 static int inv_query(struct db *db, const char *where, const char *arg, struct arena *a,
-		     struct hmap *out)
+		     struct hmap *out, const struct hmap *paths)
 {
+	struct hmap knames;	/* a kind's name once, not once a row */
+	hmap_init(&knames);
 	char sql[160];
 	snprintf(sql, sizeof(sql), "SELECT id, kind, path, type, created, prune, digest, content,"
 		 " ord FROM inventory%s%s", where ? " WHERE " : "", where ? where : "");
@@ -842,8 +866,15 @@ static int inv_query(struct db *db, const char *where, const char *arg, struct a
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct inv_entry *e = arena_alloc(a, sizeof(*e));
 		e->id = col_text(st, 0, a);
-		e->kind = col_text(st, 1, a);
-		e->path = col_text(st, 2, a);
+		const char *k = (const char *)sqlite3_column_text(st, 1);
+		if (k && !(e->kind = hmap_get(&knames, k))) {
+			e->kind = arena_strdup(a, k);
+			hmap_put(&knames, e->kind, (void *)e->kind);
+		}
+		/* the stat cache's copy of the path, when it has one */
+		const char *path = (const char *)sqlite3_column_text(st, 2);
+		const struct stat_entry *se = path && paths ? hmap_get(paths, path) : NULL;
+		e->path = se ? se->path : col_text(st, 2, a);
 		int type = sqlite3_column_int(st, 3);
 		e->type = (signed char)(type >= NODE_NONE && type <= NODE_OTHER ? type : NODE_OTHER);
 		e->created = sqlite3_column_int(st, 4) != 0;
@@ -854,12 +885,13 @@ static int inv_query(struct db *db, const char *where, const char *arg, struct a
 		hmap_put(out, e->id, e);
 	}
 	sqlite3_finalize(st);
+	hmap_release(&knames);
 	return rc == SQLITE_DONE ? 0 : db_fail(db, "reading the inventory");
 }
 
 int db_inv_load_kind(struct db *db, const char *kind, struct arena *a, struct hmap *out)
 {
-	return inv_query(db, kind ? "kind = ?" : NULL, kind, a, out);
+	return inv_query(db, kind ? "kind = ?" : NULL, kind, a, out, NULL);
 }
 
 int db_inv_put(struct db *db, const struct inv_entry *e)
@@ -924,7 +956,7 @@ static int stat_query(struct db *db, const char *path, struct arena *a, struct h
 		e->mtime_ns = sqlite3_column_int64(st, 4);
 		e->ctime_ns = sqlite3_column_int64(st, 5);
 		const unsigned char *o = sqlite3_column_text(st, 6);
-		snprintf(e->oid, sizeof(e->oid), "%s", o ? (const char *)o : "");
+		e->known = o && oid_to_bin((const char *)o, e->oid) == 0;
 		hmap_put(out, e->path, e);
 	}
 	sqlite3_finalize(st);
@@ -941,7 +973,7 @@ int db_stat_load(struct db *db, struct arena *a, struct hmap *out)
 int db_index_get(struct db *db, struct arena *a, struct hmap *inv, struct hmap *stats,
 		 const char *id, const char *path)
 {
-	if (id && !hmap_get(inv, id) && inv_query(db, "id = ?", id, a, inv) < 0)
+	if (id && !hmap_get(inv, id) && inv_query(db, "id = ?", id, a, inv, NULL) < 0)
 		return -1;
 	return path ? stat_query(db, path, a, stats) : 0;
 }
@@ -961,7 +993,10 @@ int db_stat_put(struct db *db, const struct stat_entry *e)
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)e->size);
 	sqlite3_bind_int64(st, 5, e->mtime_ns);
 	sqlite3_bind_int64(st, 6, e->ctime_ns);
-	bind_text(st, 7, e->oid);
+	char oid[41] = "";
+	if (e->known)
+		oid_to_hex(e->oid, oid);
+	bind_text(st, 7, oid);
 	return step_hot(db, st, "writing the stat cache");
 }
 
