@@ -35,8 +35,13 @@ static void changes_reserve(struct pass *p, size_t n)
 
 static struct change *add_change(struct pass *p, struct resource *res)
 {
-	if (p->nchanges == p->capchanges)
-		changes_reserve(p, p->capchanges ? p->capchanges : 64);
+	if (p->nchanges == p->capchanges) {
+		/* doubled, but never past one a resource: prunes reserve their own */
+		size_t more = p->capchanges ? p->capchanges : 64;
+		if (p->capchanges < p->nres && p->capchanges + more > p->nres)
+			more = p->nres - p->capchanges;
+		changes_reserve(p, more);
+	}
 	struct change *c = &p->changes[p->nchanges++];
 	memset(c, 0, sizeof(*c));
 	c->res = res;

@@ -506,11 +506,10 @@ void pass_stat_update(struct pass *p, const char *path, const char *oid)
 {
 	struct stat_entry *e = hmap_get(&p->stats, path);
 	(void)oid;
-	if (!e) {
-		e = arena_alloc(&p->arena, sizeof(*e));
-		e->path = arena_strdup(&p->arena, path);
-		hmap_put(&p->stats, e->path, e);
-	}
+	/* none yet: nothing known to forget (an entry made now would only say
+	 * "not known", and a first apply of 100,000 files held 13 MB of them) */
+	if (!e)
+		return;
 	e->known = 0;	/* just written: racily clean until the next pass */
 	e->dirty = 1;
 }

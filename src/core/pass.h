@@ -51,7 +51,8 @@ int pass_backup(struct pass *p, const char *path, const char *oid);
 /* Stat cache: blob id of the regular file at path with stat st; reads and
  * hashes it only when the cached identity does not match. */
 int pass_file_oid(struct pass *p, const char *path, const struct stat *st, char oid[41]);
-/* Record what the agent just wrote. */
+/* Record that the agent just wrote path: a stat entry for it is no longer
+ * trusted (racily clean) until a later pass hashes the file again. */
 void pass_stat_update(struct pass *p, const char *path, const char *oid);
 
 /* ---- the stages ---- */
