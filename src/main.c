@@ -45,6 +45,13 @@ int main(int argc, char **argv)
 	 * little, and each extra arena reserves 64 MiB of address space, which
 	 * counts against an RLIMIT_AS memory cap */
 	mallopt(M_ARENA_MAX, 1);
+	/* a fixed threshold: what is bigger than 128 KiB is mapped on its own
+	 * and given back when freed. Left to adjust itself, malloc raises it
+	 * past any large block freed (libgit2's, after a clone), and from then
+	 * on the pass's big arrays come from the heap, where a realloc or a
+	 * free leaves the old pages resident: 15 MB of a first apply's peak at
+	 * 100,000 files. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
