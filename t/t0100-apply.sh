@@ -89,6 +89,21 @@ test_expect_success 'a desired-state cache with a changed byte is a miss: its su
 	test_cmp_text welcome "$ROOT/etc/motd"
 '
 
+test_expect_success 'a changed byte in the cache'\''s last records (not strings) is a miss too' '
+	expect_exit 0 dl_apply repo &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_plan repo &&
+	expect_contains "$SCRATCH/stderr" "timing: cached" &&
+	size=$(stat -c %s "$STATE/cache/desired.bin") &&
+	last=$(od -An -tu1 -j $((size - 1)) -N1 "$STATE/cache/desired.bin" | tr -d " ") &&
+	printf "$(printf "\\%03o" $(((last + 1) & 255)))" |
+		dd of="$STATE/cache/desired.bin" bs=1 seek=$((size - 1)) conv=notrunc 2>/dev/null &&
+	test "$(stat -c %s "$STATE/cache/desired.bin")" = "$size" &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_apply repo &&
+	expect_not_contains "$SCRATCH/stderr" "timing: cached" &&
+	expect_contains "$SCRATCH/stderr" "timing: parse" &&
+	expect_contains stdout "0 created, 0 updated, 0 deleted, 4 unchanged"
+'
+
 test_expect_success 'plan shows a unified diff of a hand edit and exits 2' '
 	echo "hacked" >>"$ROOT/etc/motd" &&
 	expect_exit 2 dl_plan repo --exit-code &&

@@ -273,7 +273,7 @@ int run_prepare(struct run *r, int need_db)
 	}
 	/* a big revision to parse: what the last pass left is read again after
 	 * pass_compact, not held through the parse */
-	if (need_db && pass_preload_wait(p) >= PASS_COMPACT_MIN)
+	if (need_db && pass_preload_wait(p) >= pass_compact_min())
 		pass_preload_drop(p);
 	pass_load_begin(p);
 	/* validate even after load errors, so one run reports every problem */

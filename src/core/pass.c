@@ -106,9 +106,21 @@ void pass_load_begin(struct pass *p)
 	p->load_split = 1;
 }
 
+size_t pass_compact_min(void)
+{
+	static long min = -1;
+	if (min < 0) {
+		const char *e = getenv("DRIFTLESS_COMPACT_MIN");
+		char *end;
+		long v = e && *e ? strtol(e, &end, 10) : -1;
+		min = e && *e && !*end && v >= 0 ? v : PASS_COMPACT_MIN;
+	}
+	return (size_t)min;
+}
+
 int pass_compact(struct pass *p, const char *state_dir, struct db *db)
 {
-	if (!p->load_split || p->nres < PASS_COMPACT_MIN || p->nchanges || p->diag.n)
+	if (!p->load_split || p->nres < pass_compact_min() || p->nchanges || p->diag.n)
 		return 1;
 	if (cache_store(p, state_dir) < 0)
 		return 1;

@@ -124,6 +124,9 @@ const char *pass_result(const struct pass *p);
  */
 #define PASS_COMPACT_MIN 20000
 void pass_load_begin(struct pass *p);
+/* PASS_COMPACT_MIN, or DRIFTLESS_COMPACT_MIN from the environment (tests
+ * compact small revisions with it) */
+size_t pass_compact_min(void);
 int pass_compact(struct pass *p, const char *state_dir, struct db *db);
 /* Free the parsed YAML once the revision is validated (positions are gone). */
 void pass_drop_yaml(struct pass *p);
