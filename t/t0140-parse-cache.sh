@@ -165,4 +165,76 @@ test_expect_success 'a damaged parse cache is ignored' '
 	plan_both damaged
 '
 
+test_expect_success 'a folder without manifests is walked once; one added to it later is read' '
+	mkdir -p repo/base/files/deep/er &&
+	for i in 1 2 3; do echo "$i" >"repo/base/files/deep/er/t$i.txt" || return 1; done &&
+	write_file repo/base/nested/deeper/n.yaml <<-\Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: nested}
+	spec: {path: /etc/nested.conf, content: "nested\n"}
+	Y
+	repo_commit repo "text files" &&
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	expect_contains stdout "File/nested created" &&
+	memo=$(ls "$STATE"/git/*.git/driftless-memo) &&
+	test -s "$memo" &&
+	write_file repo/base/files/deep/er/late.yaml <<-\Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: late-in-files}
+	spec: {path: /etc/late-in-files.conf, content: "late\n"}
+	Y
+	repo_commit repo "a manifest among the text files" &&
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	expect_contains stdout "File/late-in-files created" &&
+	expect_contains stdout " 0 deleted" &&
+	test_cmp_text late "$ROOT/etc/late-in-files.conf" &&
+	test_cmp_text nested "$ROOT/etc/nested.conf" &&
+	git -C repo rm -q base/files/deep/er/late.yaml && repo_commit repo "gone again" &&
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	expect_contains stdout "File/late-in-files deleted"
+'
+
+test_expect_success 'a damaged or foreign memo is read past: the walk and the sizes are done again' '
+	memo=$(ls "$STATE"/git/*.git/driftless-memo) &&
+	expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
+	mv stdout "$SCRATCH/memo.ref" &&
+	size=$(stat -c %s "$memo") &&
+	printf "\377" | dd of="$memo" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null &&
+	rm -rf "$STATE/cache" &&
+	expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
+	test_cmp "$SCRATCH/memo.ref" stdout &&
+	echo "not a memo at all, just some bytes; long enough to have a header" >"$memo" &&
+	rm -rf "$STATE/cache" &&
+	expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
+	test_cmp "$SCRATCH/memo.ref" stdout &&
+	rm -f "$memo" && ln -s "$SCRATCH/elsewhere" "$memo" &&
+	echo "not the memo" >"$SCRATCH/elsewhere" &&
+	rm -rf "$STATE/cache" &&
+	expect_exit 0 dl_plan repo --path base -c cfg.yaml -o yaml &&
+	test_cmp "$SCRATCH/memo.ref" stdout &&
+	test_cmp_text "not the memo" "$SCRATCH/elsewhere"
+'
+
+test_expect_success 'a source size the memo remembers is held to a lower limit all the same' '
+	head -c 3000 /dev/zero | tr "\0" x >repo/base/files/big.conf &&
+	write_file repo/base/big.yaml <<-\Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: big}
+	spec: {path: /etc/big.conf, source: files/big.conf}
+	Y
+	repo_commit repo "a 3000-byte source" &&
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml &&
+	write_file small.yaml <<-\Y &&
+	vars: {env: prod, port: "8080"}
+	policy: {maxFileSize: 2000}
+	Y
+	expect_exit 1 dl_plan repo --path base -c small.yaml &&
+	expect_contains "$SCRATCH/stderr" "is 3000 bytes, more than the limit of 2000" &&
+	git -C repo rm -q base/big.yaml base/files/big.conf && repo_commit repo "no big" &&
+	expect_exit 0 dl_apply repo --path base -c cfg.yaml
+'
+
 test_done

@@ -734,6 +734,14 @@ static int load_file(void *ctx, const char *path, enum gitsrc_entry type, const 
 	return load_one(l, path, type, oid, size);
 }
 
+/* gitsrc_walk_pruned's test: every entry load_file does something with
+ * (a manifest, a git name, a folder with a layer file in it: a manifest) */
+static int manifest_matters(const char *name, enum gitsrc_entry type)
+{
+	(void)type;
+	return is_manifest(name) || check_git_name(name) != NULL;
+}
+
 static const char *show_dir(const char *dir)
 {
 	return *dir ? dir : ".";
@@ -879,8 +887,9 @@ static int load_dir(struct load *l, const char *dir, const struct srcpos *via)
 	f->via = via ? *via : (struct srcpos){ 0 };
 	const char *skip = l->skip;
 	l->skip = NULL;
-	/* sizes only of manifests: a big entry directory holds many other files */
-	r = gitsrc_walk_sizes(p->git, p->rev.oid, dir, 0, load_file, l);
+	/* sizes only of manifests: a big entry directory holds many other files,
+	 * and a folder with neither manifests nor git names is walked once */
+	r = gitsrc_walk_pruned(p->git, p->rev.oid, dir, 0, manifest_matters, load_file, l);
 	l->skip = skip;
 	l->depth--;
 	if (r < 0) {

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include "core/model.h"
 #include "lib/err.h"
+#include "lib/flat.h"
+#include "lib/fs.h"
 #include "lib/thread.h"
 #include "lib/sshsig.h"
 #include "lib/semver.h"
@@ -33,6 +35,7 @@ struct gitsrc {
 	char *dir_path;
 	char *url;
 	char *safe_url;
+	struct memo *memo;	/* loaded on first use */
 };
 
 /* Strip userinfo from every "scheme://user:pass@host" in s (in place). */
@@ -196,6 +199,237 @@ static void clear_stale_locks(const char *dir, int depth)
 	closedir(d);
 }
 
+/* ---- the memo: facts about objects, kept from one pass to the next ---- */
+
+/*
+ * A blob's size costs a read down its delta chain in the pack, and a tree
+ * costs a read of every entry below it; at 100,000 sources both are most of
+ * what a commit that changed one file costs. Objects never change, so their
+ * facts are kept in the cache's 'driftless-memo': the size of each blob
+ * looked up, and the trees in which a walk with a 'matters' test found
+ * nothing that matters, at any depth (gitsrc_walk_pruned skips them). The
+ * file holds what the last pass used: a blob or tree no longer in the
+ * revision drops out. It is summed; a damaged one is ignored (and a wrong
+ * size cannot let a big blob through: gitsrc_read_blob reads its header).
+ */
+#define MEMO_MAGIC "DLMEMO01"	/* also the version of manifest_matters() */
+#define MEMO_MAX 4000000u
+
+struct memo_size {
+	unsigned char oid[20];
+	uint32_t hi, lo;
+};
+
+struct memo {
+	struct memo_size *sizes;	/* from the file, sorted */
+	unsigned char (*trees)[20];
+	size_t nsizes, ntrees;
+	unsigned char *used_s, *used_t;	/* one byte each: looked up this time */
+	struct memo_size *add;		/* new this time */
+	unsigned char (*addt)[20];
+	size_t nadd, capadd, naddt, capaddt;
+	size_t unused;			/* entries from the file not used yet */
+};
+
+static char *memo_path(const struct gitsrc *g)
+{
+	return xasprintf("%sdriftless-memo", git_repository_path(g->repo));
+}
+
+static int oid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 20);
+}
+
+static struct memo *memo_get(struct gitsrc *g)
+{
+	if (g->memo)
+		return g->memo;
+	struct memo *m = g->memo = xcalloc(1, sizeof(*m));
+	char *path = memo_path(g);
+	struct buf b = BUF_INIT;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	free(path);
+	struct stat st;
+	if (fd < 0)
+		return m;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 32 &&
+	    (uint64_t)st.st_size <= 32 + (uint64_t)MEMO_MAX * 44) {
+		buf_grow(&b, (size_t)st.st_size);
+		size_t got = 0;
+		ssize_t n;
+		while (got < (size_t)st.st_size &&
+		       ((n = read(fd, b.ptr + got, (size_t)st.st_size - got)) > 0 || (n < 0 && errno == EINTR)))
+			got += n > 0 ? (size_t)n : 0;
+		b.len = got == (size_t)st.st_size ? got : 0;
+	}
+	close(fd);
+	uint64_t ns, nt, sum;
+	if (b.len >= 32 && !memcmp(b.ptr, MEMO_MAGIC, 8)) {
+		memcpy(&ns, b.ptr + 8, 8);
+		memcpy(&nt, b.ptr + 16, 8);
+		memcpy(&sum, b.ptr + b.len - 8, 8);
+		if (ns <= MEMO_MAX && nt <= MEMO_MAX && 24 + ns * 28 + nt * 20 + 8 == b.len &&
+		    flat_sum(FLAT_SUM_SEED, b.ptr, b.len - 8) == sum) {
+			const char *at = b.ptr + 24;
+			m->sizes = xcalloc(ns ? ns : 1, sizeof(*m->sizes));
+			for (size_t i = 0; i < ns; i++, at += 28) {
+				memcpy(m->sizes[i].oid, at, 20);
+				memcpy(&m->sizes[i].hi, at + 20, 4);
+				memcpy(&m->sizes[i].lo, at + 24, 4);
+			}
+			m->trees = xcalloc(nt ? nt : 1, 20);
+			memcpy(m->trees, at, nt * 20);
+			m->nsizes = ns;
+			m->ntrees = nt;
+			m->used_s = xcalloc(ns + 1, 1);
+			m->used_t = xcalloc(nt + 1, 1);
+			m->unused = ns + nt;
+		}
+	}
+	buf_release(&b);
+	return m;
+}
+
+static int memo_size(struct gitsrc *g, const git_oid *id, uint64_t *size)
+{
+	struct memo *m = memo_get(g);
+	const struct memo_size *e = m->nsizes ?
+		bsearch(id->id, m->sizes, m->nsizes, sizeof(*e), oid_cmp) : NULL;
+	if (!e)
+		return -1;
+	size_t i = (size_t)(e - m->sizes);
+	m->unused -= !m->used_s[i];
+	m->used_s[i] = 1;
+	*size = (uint64_t)e->hi << 32 | e->lo;
+	return 0;
+}
+
+/* The size of blob id: from the memo, or its header (then kept). */
+static int blob_size(struct gitsrc *g, const git_oid *id, uint64_t *size)
+{
+	if (memo_size(g, id, size) == 0)
+		return 0;
+	size_t sz;
+	git_object_t ot;
+	if (git_odb_read_header(&sz, &ot, g->odb, id) < 0)
+		return -1;
+	*size = sz;
+	struct memo *m = g->memo;
+	if (ot == GIT_OBJECT_BLOB && m->nadd < MEMO_MAX) {
+		if (m->nadd == m->capadd) {
+			m->capadd = m->capadd ? m->capadd * 2 : 1024;
+			m->add = xrealloc(m->add, m->capadd * sizeof(*m->add));
+		}
+		memcpy(m->add[m->nadd].oid, id->id, 20);
+		m->add[m->nadd].hi = (uint32_t)(sz >> 32);
+		m->add[m->nadd].lo = (uint32_t)sz;
+		m->nadd++;
+	}
+	return 0;
+}
+
+static int memo_has_tree(struct gitsrc *g, const git_oid *id)
+{
+	struct memo *m = memo_get(g);
+	const unsigned char *e = m->ntrees ? bsearch(id->id, m->trees, m->ntrees, 20, oid_cmp) : NULL;
+	if (!e)
+		return 0;
+	size_t i = (size_t)(e - m->trees[0]) / 20;
+	m->unused -= !m->used_t[i];
+	m->used_t[i] = 1;
+	return 1;
+}
+
+static void memo_add_tree(struct gitsrc *g, const git_oid *id)
+{
+	struct memo *m = memo_get(g);
+	if (m->naddt >= MEMO_MAX)
+		return;
+	if (m->naddt == m->capaddt) {
+		m->capaddt = m->capaddt ? m->capaddt * 2 : 64;
+		m->addt = xrealloc(m->addt, m->capaddt * 20);
+	}
+	memcpy(m->addt[m->naddt++], id->id, 20);
+}
+
+/* what this gitsrc used, written when something was added or dropped out */
+static void memo_save(struct gitsrc *g)
+{
+	struct memo *m = g->memo;
+	if (!m || (!m->nadd && !m->naddt && !m->unused))
+		return;
+	/* the used entries of the file and the new ones, sorted, no twins */
+	size_t ns = 0, nt = 0;
+	struct memo_size *s = xcalloc(m->nsizes + m->nadd + 1, sizeof(*s));
+	for (size_t i = 0; i < m->nsizes; i++)
+		if (m->used_s[i])
+			s[ns++] = m->sizes[i];
+	memcpy(s + ns, m->add, m->nadd * sizeof(*s));
+	ns += m->nadd;
+	qsort(s, ns, sizeof(*s), oid_cmp);
+	unsigned char(*t)[20] = xcalloc(m->ntrees + m->naddt + 1, 20);
+	for (size_t i = 0; i < m->ntrees; i++)
+		if (m->used_t[i])
+			memcpy(t[nt++], m->trees[i], 20);
+	memcpy(t + nt, m->addt, m->naddt * 20);
+	nt += m->naddt;
+	qsort(t, nt, 20, oid_cmp);
+	struct buf b = BUF_INIT;
+	buf_add(&b, MEMO_MAGIC, 8);
+	size_t ws = 0, wt = 0;
+	buf_add(&b, &ws, 8);
+	buf_add(&b, &wt, 8);
+	for (size_t i = 0; i < ns; i++) {
+		if (ws && !memcmp(s[i].oid, s[i - 1].oid, 20))
+			continue;
+		buf_add(&b, s[i].oid, 20);
+		buf_add(&b, &s[i].hi, 4);
+		buf_add(&b, &s[i].lo, 4);
+		ws++;
+	}
+	for (size_t i = 0; i < nt; i++) {
+		if (wt && !memcmp(t[i], t[i - 1], 20))
+			continue;
+		buf_add(&b, t[i], 20);
+		wt++;
+	}
+	uint64_t n64 = ws;
+	memcpy(b.ptr + 8, &n64, 8);
+	n64 = wt;
+	memcpy(b.ptr + 16, &n64, 8);
+	uint64_t sum = flat_sum(FLAT_SUM_SEED, b.ptr, b.len);
+	buf_add(&b, &sum, 8);
+	free(s);
+	free(t);
+	/* a cache: renamed into place, not synced (a torn one fails its sum) */
+	char *path = memo_path(g), *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		int ok = fs_write_all(fd, b.ptr, b.len) == 0;
+		if (close(fd) == 0 && ok)
+			rename(tmp, path);
+		else
+			unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+	buf_release(&b);
+}
+
+static void memo_free(struct memo *m)
+{
+	if (!m)
+		return;
+	free(m->sizes);
+	free(m->trees);
+	free(m->used_s);
+	free(m->used_t);
+	free(m->add);
+	free(m->addt);
+	free(m);
+}
+
 int gitsrc_cache_damaged(void)
 {
 	int r = cache_damaged;
@@ -254,6 +488,9 @@ void gitsrc_free(struct gitsrc *g)
 {
 	if (!g)
 		return;
+	if (g->memo && g->repo)
+		memo_save(g);
+	memo_free(g->memo);
 	git_tree_free(g->dir);
 	free(g->dir_path);
 	git_tree_free(g->root);
@@ -873,71 +1110,96 @@ static enum gitsrc_entry entry_type(const git_tree_entry *e)
 
 struct walk {
 	struct gitsrc *g;
-	const char *dir;
 	gitsrc_walk_cb cb;
+	gitsrc_matters_fn matters;
 	void *ctx;
 	int ret;
 	struct buf path;
 	size_t entries;
 	int sizes;
+	int depth;
 };
 
 #define GITSRC_MAX_ENTRIES 1000000
+/* a path this deep is longer than PATH_MAX: it could never be written */
+#define GITSRC_MAX_DEPTH 2048
 
-static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+/* Every entry of t in path order, each folder's right after it; the path
+ * so far is w->path[0, plen). *hit is set when an entry at or below t
+ * passes w->matters (always, without a test). */
+static int walk_tree(struct walk *w, git_tree *t, size_t plen, int *hit)
 {
-	struct walk *w = payload;
-	if (++w->entries > GITSRC_MAX_ENTRIES) {
-		w->ret = err_set("'%s' holds more than %d entries", *w->dir ? w->dir : "/",
-				 GITSRC_MAX_ENTRIES);
-		return -1;
-	}
-	enum gitsrc_entry t = entry_type(e);
-	char oid[41];
-	size_t size = 0;
-	git_object_t otype;
-	uint64_t report;
-
-	buf_reset(&w->path);
-	if (*w->dir)
-		buf_addf(&w->path, "%s/", w->dir);
-	buf_addf(&w->path, "%s%s", root, git_tree_entry_name(e));
-	git_oid_tostr(oid, sizeof(oid), git_tree_entry_id(e));
-	if (w->sizes && (t == GITSRC_BLOB || t == GITSRC_EXEC || t == GITSRC_LINK) &&
-	    git_odb_read_header(&size, &otype, w->g->odb, git_tree_entry_id(e)) < 0) {
-		w->ret = git_fail("cannot read '%s'", w->path.ptr);
-		return -1;
-	}
-	report = w->sizes || t == GITSRC_TREE || t == GITSRC_COMMIT ? (uint64_t)size : UINT64_MAX;
-	int r = w->cb(w->ctx, w->path.ptr, t, oid, report);
-	if (r) {
-		w->ret = r;
-		return -1;
+	size_t n = git_tree_entrycount(t);
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		const git_oid *id = git_tree_entry_id(e);
+		const char *name = git_tree_entry_name(e);
+		if (++w->entries > GITSRC_MAX_ENTRIES) {
+			w->path.len = plen ? plen - 1 : 0;
+			w->path.ptr[w->path.len] = '\0';
+			return w->ret = err_set("'%s' holds more than %d entries",
+						w->path.len ? w->path.ptr : "/", GITSRC_MAX_ENTRIES);
+		}
+		enum gitsrc_entry type = entry_type(e);
+		char oid[41];
+		uint64_t size = 0;
+		w->path.len = plen;
+		buf_adds(&w->path, name);
+		git_oid_tostr(oid, sizeof(oid), id);
+		if (w->sizes && (type == GITSRC_BLOB || type == GITSRC_EXEC || type == GITSRC_LINK) &&
+		    blob_size(w->g, id, &size) < 0)
+			return w->ret = git_fail("cannot read '%s'", w->path.ptr);
+		if (!w->matters || w->matters(name, type))
+			*hit = 1;
+		uint64_t report = w->sizes || type == GITSRC_TREE || type == GITSRC_COMMIT ? size : UINT64_MAX;
+		int r = w->cb(w->ctx, w->path.ptr, type, oid, report);
+		if (r)
+			return w->ret = r;
+		if (type != GITSRC_TREE || (w->matters && memo_has_tree(w->g, id)))
+			continue;
+		if (w->depth >= GITSRC_MAX_DEPTH)
+			return w->ret = err_set("'%s' is nested more than %d folders deep", w->path.ptr,
+						GITSRC_MAX_DEPTH);
+		git_tree *sub = NULL;
+		if (git_tree_lookup(&sub, w->g->repo, id) < 0)
+			return w->ret = git_fail("cannot read '%s'", w->path.ptr);
+		buf_addch(&w->path, '/');
+		int below = 0;
+		w->depth++;
+		r = walk_tree(w, sub, w->path.len, &below);
+		w->depth--;
+		git_tree_free(sub);
+		if (r)
+			return r;
+		if (w->matters && !below)
+			memo_add_tree(w->g, id);
+		*hit |= below;
 	}
 	return 0;
 }
 
 int gitsrc_walk(struct gitsrc *g, const char *commit, const char *dir, gitsrc_walk_cb cb, void *ctx)
 {
-	return gitsrc_walk_sizes(g, commit, dir, 1, cb, ctx);
+	return gitsrc_walk_pruned(g, commit, dir, 1, NULL, cb, ctx);
 }
 
-int gitsrc_walk_sizes(struct gitsrc *g, const char *commit, const char *dir, int sizes,
-		      gitsrc_walk_cb cb, void *ctx)
+int gitsrc_walk_pruned(struct gitsrc *g, const char *commit, const char *dir, int sizes,
+		       gitsrc_matters_fn matters, gitsrc_walk_cb cb, void *ctx)
 {
 	git_tree *t = NULL;
 	int r = tree_of(g, commit, dir, &t);
 	if (r)
 		return r;
-	struct walk w = { g, dir ? dir : "", cb, ctx, 0, BUF_INIT, 0, sizes };
-	r = git_tree_walk(t, GIT_TREEWALK_PRE, walk_cb, &w);
+	struct walk w = { g, cb, matters, ctx, 0, BUF_INIT, 0, sizes, 0 };
+	if (dir && *dir)
+		buf_addf(&w.path, "%s/", dir);
+	else
+		buf_grow(&w.path, 64);
+	int hit = 0;
+	r = walk_tree(&w, t, w.path.len, &hit);
 	git_tree_free(t);
 	buf_release(&w.path);
-	if (w.ret)
-		return w.ret;
-	if (r < 0)
-		return git_fail("cannot walk the tree of '%s'", commit);
-	return 0;
+	return r;
 }
 
 /* The tree of folder dir (len bytes, "" for the root) in root, or NULL when
@@ -980,13 +1242,8 @@ int gitsrc_lookup(struct gitsrc *g, const char *commit, const char *path,
 	*type = entry_type(e);
 	git_oid_tostr(oid, 41, git_tree_entry_id(e));
 	*size = 0;
-	if (*type != GITSRC_TREE && *type != GITSRC_COMMIT) {
-		size_t sz;
-		git_object_t ot;
-		if (git_odb_read_header(&sz, &ot, g->odb, git_tree_entry_id(e)) < 0)
-			return git_fail("cannot read '%s'", path);
-		*size = sz;
-	}
+	if (*type != GITSRC_TREE && *type != GITSRC_COMMIT && blob_size(g, git_tree_entry_id(e), size) < 0)
+		return git_fail("cannot read '%s'", path);
 	return 0;
 }
 
@@ -1129,13 +1386,10 @@ int gitsrc_resolve(struct gitsrc *g, const char *oid, const char *ref, struct re
 int gitsrc_blob_size(struct gitsrc *g, const char *oid, uint64_t *out)
 {
 	git_oid id;
-	size_t sz;
-	git_object_t ot;
 	if (git_oid_fromstr(&id, oid) < 0)
 		return err_set("invalid object id '%s'", oid);
-	if (git_odb_read_header(&sz, &ot, g->odb, &id) < 0)
+	if (blob_size(g, &id, out) < 0)
 		return git_fail("cannot read object '%s'", oid);
-	*out = sz;
 	return 0;
 }
 

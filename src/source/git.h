@@ -75,10 +75,17 @@ typedef int (*gitsrc_walk_cb)(void *ctx, const char *path, enum gitsrc_entry typ
 int gitsrc_walk(struct gitsrc *g, const char *commit, const char *dir,
 		gitsrc_walk_cb cb, void *ctx);
 
-/* The same; with sizes 0 the size is not read (reported as UINT64_MAX), which
- * saves an object header read per blob. */
-int gitsrc_walk_sizes(struct gitsrc *g, const char *commit, const char *dir, int sizes,
-		      gitsrc_walk_cb cb, void *ctx);
+/*
+ * The same; with sizes 0 the size is not read (reported as UINT64_MAX), which
+ * saves an object header read per blob. With matters, a folder in which no
+ * entry at any depth passes matters(name, type) is remembered in the cache's
+ * memo (by tree id), and its entries are not walked again in a later pass:
+ * matters must say yes to every entry for which cb does anything, and
+ * depend on nothing but its arguments.
+ */
+typedef int (*gitsrc_matters_fn)(const char *name, enum gitsrc_entry type);
+int gitsrc_walk_pruned(struct gitsrc *g, const char *commit, const char *dir, int sizes,
+		       gitsrc_matters_fn matters, gitsrc_walk_cb cb, void *ctx);
 
 /* Look up one path in the commit's tree (no symlink following). Returns 0
  * and fills type/oid/size, 1 when absent, -1 on error. */
