@@ -139,6 +139,48 @@ test_expect_success 'a torn or damaged index snapshot is read past, from SQLite'
 	cmp "$SCRATCH/index.ref" "$STATE/driftless.db.index"
 '
 
+test_expect_success 'a pass that writes brings the snapshot up to date: the next reads no SQLite' '
+	for i in 1 2 3; do
+		printf "%s\n" "apiVersion: driftless/v1" "kind: File" "metadata: {name: x$i}" \
+			"spec: {path: /srv/x$i.conf, content: \"x$i\"}" >"repo/x$i.yaml" || return 1
+	done &&
+	repo_commit repo "x1 x2 x3" &&
+	expect_exit 0 dl_apply repo &&
+	write_file repo/extra2.yaml <<-Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: extra2}
+	spec: {path: /srv/extra2.conf, content: "extra2\n"}
+	Y
+	sed -i "s/content: \"x2/content: \"x2 changed/" repo/x2.yaml &&
+	repo_commit repo "add extra2, change x2" &&
+	expect_exit 0 dl_apply repo &&
+	expect_contains stdout "File/extra2 created" &&
+	echo hand >"$ROOT/srv/x1.conf" &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_apply repo &&
+	expect_contains "$SCRATCH/stderr" "timing: index read from the snapshot" &&
+	expect_contains stdout "File/x1 updated" &&
+	expect_contains stdout "0 created, 1 updated, 0 deleted" &&
+	git -C repo rm -q extra2.yaml && repo_commit repo "drop extra2" &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_apply repo &&
+	expect_contains "$SCRATCH/stderr" "timing: index read from the snapshot" &&
+	expect_contains stdout "File/extra2 deleted" &&
+	expect_missing "$ROOT/srv/extra2.conf" &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_plan repo --exit-code &&
+	expect_contains "$SCRATCH/stderr" "timing: index read from the snapshot" &&
+	test "$(cat "$ROOT/srv/x2.conf")" = "x2 changed"
+'
+
+test_expect_success 'a write by another command in between: the snapshot is read from SQLite again' '
+	sed -i "s/content: \"x3/content: \"x3 changed/" repo/x3.yaml && repo_commit repo "change x3" &&
+	expect_exit 0 dl_apply repo &&
+	sqlite3 "$STATE/driftless.db" "UPDATE meta SET value = '\''00000000000000000000000000000000'\'' WHERE key = '\''index_gen'\''" &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_plan repo --exit-code &&
+	expect_contains "$SCRATCH/stderr" "timing: index read from the SQLite" &&
+	DRIFTLESS_TIMING=1 expect_exit 0 dl_plan repo --exit-code &&
+	expect_contains "$SCRATCH/stderr" "timing: index read from the snapshot"
+'
+
 test_expect_success 'G06: stale lock files left in the git cache by a killed fetch are cleared' '
 	cache=$(ls -d "$STATE"/git/*.git | head -n1) &&
 	ref=$(cd "$cache" && find refs -type f | head -n1) &&

@@ -40,6 +40,17 @@ static int64_t now_ms(void)
 }
 
 /* DRIFTLESS_TIMING=1 prints how long each stage of a pass took (stderr). */
+static int timing_on(void);
+static void stage(const char *name);
+
+/* the plan's stage, and where the index came from */
+static void stage_plan(const struct pass *p)
+{
+	stage("plan");
+	if (timing_on() && p->index_origin)
+		fprintf(stderr, "timing: index read from the %s\n", p->index_origin);
+}
+
 static int timing_on(void)
 {
 	static int on = -1;
@@ -174,6 +185,9 @@ int run_prepare(struct run *r, int need_db)
 		free(rebuilt);
 	}
 	p->db = r->db;
+	/* what this pass writes brings the index snapshot up to date at the end */
+	if (r->db)
+		db_index_track(r->db);
 	if (fs_root_open(&p->root, o->root) < 0) {
 		fprintf(stderr, "error: %s\n", err_msg());
 		return EXIT_ERR;
@@ -272,8 +286,8 @@ int run_prepare(struct run *r, int need_db)
 		return 0;
 	}
 	/* a big revision to parse: what the last pass left is read again after
-	 * pass_compact, not held through the parse */
-	if (need_db && pass_preload_wait(p) >= pass_compact_min())
+	 * pass_compact, not held through the parse (nor waited for) */
+	if (need_db && pass_preload_hint(p) >= pass_compact_min())
 		pass_preload_drop(p);
 	pass_load_begin(p);
 	/* validate even after load errors, so one run reports every problem */
@@ -315,6 +329,8 @@ void run_release(struct run *r)
 	gitsrc_free(r->p.git);
 	fs_root_close(&r->p.root);
 	pass_release(&r->p);
+	if (r->db)
+		db_index_refresh(r->db);
 	db_close(r->db);
 	opts_release(&r->o);
 }
@@ -395,6 +411,7 @@ int cmd_plan(int argc, char **argv)
 		ret = EXIT_ERR;
 		goto out;
 	}
+	stage_plan(&r.p);
 	fill_diffs(&r.p);
 	int changes = 0, failed = 0;
 	for (size_t i = 0; i < r.p.nchanges; i++) {
@@ -618,7 +635,7 @@ int cmd_apply(int argc, char **argv)
 		ret = EXIT_ERR;
 		goto out;
 	}
-	stage("plan");
+	stage_plan(&r.p);
 	if (r.p.interrupted && !r.o.dry_run)
 		fprintf(stderr, "warning: recovering from an interrupted apply of %.12s\n", r.p.interrupted);
 	r.p.batching = 1;

@@ -502,6 +502,9 @@ struct preload {
 	pthread_cond_t cv;
 	int ready;		/* 1 loaded and the stat list is up, -1 no snapshot */
 	int done;
+	size_t hint;		/* entries in the snapshot file, stale or not */
+	int from_snapshot;	/* what the loader read: the snapshot, not SQLite */
+	atomic_int cancel;	/* pass_preload_drop: stop reading SQLite */
 };
 
 static void *preload_thread(void *arg)
@@ -509,10 +512,12 @@ static void *preload_thread(void *arg)
 	struct preload *pl = arg;
 	struct inv_entry **list = NULL;
 	int ok = db_index_snapshot(pl->file, pl->gen, &pl->arena, &pl->inv, &pl->stats, &list) == 0;
+	pl->from_snapshot = ok;
 	/* a pass that wrote since: the rows from SQLite, on a connection of
 	 * this thread's own (the snapshot is written again for the next pass) */
-	if (!ok)
-		ok = db_index_load_apart(pl->file, &pl->arena, &pl->inv, &pl->stats, &list) == 0;
+	if (!ok && !atomic_load(&pl->cancel))
+		ok = db_index_load_apart(pl->file, &pl->arena, &pl->inv, &pl->stats, &list,
+					 &pl->cancel) == 0;
 	if (ok) {
 		struct prestat *pre = arena_alloc(&pl->arena, (pl->inv.n + 1) * sizeof(*pre));
 		size_t n = 0;
@@ -557,6 +562,8 @@ int pass_preload(struct pass *p, struct db *db)
 		return 0;
 	}
 	pl->want = cpus > 1 ? (size_t)(cpus < 9 ? cpus : 9) - 1 : 1;
+	pl->hint = db_index_size_hint(pl->file);
+	atomic_init(&pl->cancel, 0);
 	pl->job.root = &p->root;
 	atomic_init(&pl->job.next, 0);
 	pthread_mutex_init(&pl->mu, NULL);
@@ -596,6 +603,7 @@ static void preload_finish(struct pass *p)
 		hmap_init(&pl->inv);
 		hmap_init(&pl->stats);
 		p->index_loaded = 1;
+		p->index_origin = pl->from_snapshot ? "snapshot" : "SQLite";
 	}
 }
 
@@ -604,7 +612,9 @@ void pass_preload_drop(struct pass *p)
 	struct preload *pl = p->preload;
 	if (!pl)
 		return;
-	/* the stats not taken yet are not worth taking */
+	/* a load from SQLite not finished, and the stats not taken yet, are
+	 * not worth waiting for */
+	atomic_store(&pl->cancel, 1);
 	pthread_mutex_lock(&pl->mu);
 	while (!pl->ready)
 		pthread_cond_wait(&pl->cv, &pl->mu);
@@ -620,17 +630,9 @@ void pass_preload_drop(struct pass *p)
 	}
 }
 
-size_t pass_preload_wait(struct pass *p)
+size_t pass_preload_hint(const struct pass *p)
 {
-	struct preload *pl = p->preload;
-	if (!pl)
-		return 0;
-	pthread_mutex_lock(&pl->mu);
-	while (!pl->ready)
-		pthread_cond_wait(&pl->cv, &pl->mu);
-	size_t n = pl->ready > 0 ? pl->inv.n : 0;
-	pthread_mutex_unlock(&pl->mu);
-	return n;
+	return p->preload ? p->preload->hint : 0;
 }
 
 static int preloaded(const struct pass *p)

@@ -330,6 +330,7 @@ struct pass {
 	const struct prestat *pre;
 	struct preload *preload;	/* stat workers started by pass_preload */
 	int index_loaded;		/* inv and stats are loaded already (pass_preload) */
+	const char *index_origin;	/* "snapshot" or "SQLite" when the preload read it */
 
 	struct change *changes;		/* in apply order, prunes last */
 	size_t nchanges, capchanges;

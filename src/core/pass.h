@@ -80,9 +80,9 @@ void pass_preload_release(struct pass *p);
 /* Stop the preload and forget what it read (pass_plan reads the index
  * itself unless pass_preload starts again). */
 void pass_preload_drop(struct pass *p);
-/* Wait for the preload's read of the index: the number of entries it
- * holds (0 without a preload or a snapshot). */
-size_t pass_preload_wait(struct pass *p);
+/* How many entries the index about to be read holds, from its snapshot's
+ * header, stale or not (0 without a preload or a snapshot); no waiting. */
+size_t pass_preload_hint(const struct pass *p);
 int pass_apply(struct pass *p);		/* carry out the plan */
 /* Plan only the given resources of an already planned pass (drift repair):
  * earlier changes are dropped. */

@@ -3,6 +3,7 @@
 #ifndef DL_DB_H
 #define DL_DB_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include "core/model.h"
 
@@ -56,7 +57,17 @@ int db_index_snapshot(const char *file, const char *gen, struct arena *a, struct
  * for a thread other than the one using the db: file is the snapshot's
  * name from db_index_prepare (the database's name and ".index"). */
 int db_index_load_apart(const char *file, struct arena *a, struct hmap *inv, struct hmap *stats,
-			struct inv_entry ***list);
+			struct inv_entry ***list, const atomic_int *cancel);
+/* Keep the keys this connection writes to the inventory and the stat
+ * cache, so that db_index_refresh can bring the snapshot up to date: the
+ * snapshot of the generation before the first write, those rows read
+ * again. 0 done, 1 not possible (another writer, too many keys, no such
+ * snapshot: the next load reads SQLite). Tracking goes on from there. */
+void db_index_track(struct db *db);
+int db_index_refresh(struct db *db);
+/* How many inventory entries the snapshot file holds, stale or not (its
+ * header alone is read): a size to plan with before loading; 0 without one. */
+size_t db_index_size_hint(const char *file);
 /* Add to inv and stats what the database holds for one resource: the
  * inventory row of id and the stat cache entries of path and below it
  * (a Directory's files); entries already in the maps are kept. For a
