@@ -2,7 +2,7 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 DEPS = meson ninja-build pkg-config gcc clang git python3 openssl sqlite3 strace \
-       zlib1g-dev libgit2-dev libssh2-1-dev libfyaml-dev libsqlite3-dev libcmocka-dev libclang-rt-14-dev \
+       zlib1g-dev libgit2-dev libssh2-1-dev libssl-dev libfyaml-dev libsqlite3-dev libcmocka-dev libclang-rt-14-dev \
        libsodium-dev age libmicrohttpd-dev libcurl4-openssl-dev etcd-server etcd-client libgpgme-dev gnupg openssh-client openssh-server chromium
 
 .PHONY: all deps build test test-fast demo install clean fuzz bench

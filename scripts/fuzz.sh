@@ -18,7 +18,7 @@ for target in fuzz/fuzz_*.c; do
 	esac
 	# shellcheck disable=SC2086
 	clang $flags -DDRIFTLESS_VERSION='"fuzz"' "$target" $libs $extra \
-		$(pkg-config --cflags --libs libfyaml libgit2 libssh2 sqlite3 libsodium zlib) $(pkg-config --cflags gpgme libcurl libmicrohttpd) -ldl -o "$out/$name"
+		$(pkg-config --cflags --libs libfyaml libgit2 libssh2 libcrypto sqlite3 libsodium zlib) $(pkg-config --cflags gpgme libcurl libmicrohttpd) -ldl -o "$out/$name"
 	mkdir -p "$out/corpus-$name"
 	echo "== $name for ${secs}s"
 	if "$out/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \

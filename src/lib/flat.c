@@ -100,17 +100,28 @@ const char *flat_str(struct flat *r, size_t *len)
 	return s;
 }
 
+/* lower-case hex digits (as object ids are written) to their values, the
+ * rest to 16: a table, since a pass converts an id or two per resource */
+static const unsigned char hexv[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	return (int)hexv[(unsigned char)c] - 1;
 }
 
 void flat_put_oid(struct buf *b, const char *d)
 {
 	unsigned char bin[20];
 	size_t i = 0;
-	for (; i < 20 && hexval(d[2 * i]) >= 0 && hexval(d[2 * i + 1]) >= 0; i++)
-		bin[i] = (unsigned char)(hexval(d[2 * i]) << 4 | hexval(d[2 * i + 1]));
+	for (; i < 20; i++) {
+		int hi = hexval(d[2 * i]), lo = hi < 0 ? -1 : hexval(d[2 * i + 1]);
+		if (lo < 0)
+			break;
+		bin[i] = (unsigned char)(hi << 4 | lo);
+	}
 	if (i == 20 && !d[40]) {
 		buf_addch(b, 1);
 		buf_add(b, bin, sizeof(bin));
@@ -123,9 +134,10 @@ void flat_put_oid(struct buf *b, const char *d)
 int oid_to_bin(const char *d, unsigned char bin[20])
 {
 	for (size_t i = 0; i < 20; i++) {
-		if (hexval(d[2 * i]) < 0 || hexval(d[2 * i + 1]) < 0)
+		int hi = hexval(d[2 * i]), lo = hi < 0 ? -1 : hexval(d[2 * i + 1]);
+		if (lo < 0)
 			return -1;
-		bin[i] = (unsigned char)(hexval(d[2 * i]) << 4 | hexval(d[2 * i + 1]));
+		bin[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return d[40] ? -1 : 0;
 }

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <git2.h>
 #include <libssh2.h>
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <zlib.h>
 #include <signal.h>
@@ -24,15 +26,20 @@
 #include "lib/semver.h"
 #include "source/git.h"
 
+#define GITSRC_DIRS 16
+
 struct gitsrc {
 	git_repository *repo;
 	git_odb *odb;
 	git_oid root_commit;	/* the commit whose root tree is held below */
 	git_tree *root;
-	/* the folder of the last gitsrc_lookup in root: sources are listed
-	 * folder by folder, so most lookups are one search by name */
-	git_tree *dir;
-	char *dir_path;
+	/* the folders of the last gitsrc_lookups in root: sources are listed
+	 * folder by folder, so most lookups are one search by name (a folder
+	 * of 1,000 files is 40 KB of tree, too big for libgit2 to keep) */
+	git_tree *dir[GITSRC_DIRS];
+	char *dir_path[GITSRC_DIRS];
+	size_t dir_len[GITSRC_DIRS];
+	unsigned dir_next;		/* the slot to fill next */
 	char *url;
 	char *safe_url;
 	struct memo *memo;	/* loaded on first use */
@@ -163,12 +170,27 @@ const char *gitsrc_version(void)
 	return v;
 }
 
+/* SHA-1 from libcrypto: the same ids as libgit2's collision-detecting
+ * SHA-1 at two to four times the speed (a pass hashes a digest of every
+ * resource, and every file whose stat changed). The plain SHA1_* calls:
+ * deprecated in OpenSSL 3 but kept, and unlike EVP they start no provider
+ * machinery (which read openssl.cnf and held 2 MB more). */
 void gitsrc_hash_blob(const void *data, size_t len, char out[41])
 {
-	git_oid oid;
-	lib_init();
-	git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB);
-	git_oid_tostr(out, 41, &oid);
+	static const char hex[] = "0123456789abcdef";
+	char head[32];
+	unsigned char md[SHA_DIGEST_LENGTH];
+	int n = snprintf(head, sizeof(head), "blob %zu", len);
+	SHA_CTX c;
+	SHA1_Init(&c);
+	SHA1_Update(&c, head, (size_t)n + 1);
+	SHA1_Update(&c, data, len);
+	SHA1_Final(md, &c);
+	for (int i = 0; i < 20; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[40] = '\0';
 }
 
 /* Lock files in the cache can only be left by a killed process: the caller
@@ -222,6 +244,8 @@ struct memo_size {
 
 struct memo {
 	struct memo_size *sizes;	/* from the file, sorted */
+	uint32_t *slots;		/* sizes by id: index + 1, open addressing */
+	size_t mask;
 	unsigned char (*trees)[20];
 	size_t nsizes, ntrees;
 	unsigned char *used_s, *used_t;	/* one byte each: looked up this time */
@@ -239,6 +263,14 @@ static char *memo_path(const struct gitsrc *g)
 static int oid_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, 20);
+}
+
+/* an object id is a hash already: its first bytes will do */
+static size_t memo_hash(const unsigned char oid[20])
+{
+	uint64_t h;
+	memcpy(&h, oid, sizeof(h));
+	return (size_t)h;
 }
 
 static struct memo *memo_get(struct gitsrc *g)
@@ -282,6 +314,18 @@ static struct memo *memo_get(struct gitsrc *g)
 			memcpy(m->trees, at, nt * 20);
 			m->nsizes = ns;
 			m->ntrees = nt;
+			/* at most half full: a lookup is a probe or two, not 17 */
+			size_t cap = 16;
+			while (cap < 2 * ns)
+				cap *= 2;
+			m->slots = xcalloc(cap, sizeof(*m->slots));
+			m->mask = cap - 1;
+			for (size_t i = 0; i < ns; i++) {
+				size_t h = memo_hash(m->sizes[i].oid) & m->mask;
+				while (m->slots[h])
+					h = (h + 1) & m->mask;
+				m->slots[h] = (uint32_t)i + 1;
+			}
 			m->used_s = xcalloc(ns + 1, 1);
 			m->used_t = xcalloc(nt + 1, 1);
 			m->unused = ns + nt;
@@ -294,11 +338,17 @@ static struct memo *memo_get(struct gitsrc *g)
 static int memo_size(struct gitsrc *g, const git_oid *id, uint64_t *size)
 {
 	struct memo *m = memo_get(g);
-	const struct memo_size *e = m->nsizes ?
-		bsearch(id->id, m->sizes, m->nsizes, sizeof(*e), oid_cmp) : NULL;
-	if (!e)
+	if (!m->nsizes)
 		return -1;
-	size_t i = (size_t)(e - m->sizes);
+	size_t h = memo_hash(id->id) & m->mask, i;
+	for (;; h = (h + 1) & m->mask) {
+		if (!m->slots[h])
+			return -1;
+		i = m->slots[h] - 1;
+		if (!memcmp(m->sizes[i].oid, id->id, 20))
+			break;
+	}
+	const struct memo_size *e = &m->sizes[i];
 	m->unused -= !m->used_s[i];
 	m->used_s[i] = 1;
 	*size = (uint64_t)e->hi << 32 | e->lo;
@@ -362,12 +412,18 @@ static void memo_save(struct gitsrc *g)
 	/* the used entries of the file and the new ones, sorted, no twins */
 	size_t ns = 0, nt = 0;
 	struct memo_size *s = xcalloc(m->nsizes + m->nadd + 1, sizeof(*s));
-	for (size_t i = 0; i < m->nsizes; i++)
-		if (m->used_s[i])
-			s[ns++] = m->sizes[i];
-	memcpy(s + ns, m->add, m->nadd * sizeof(*s));
-	ns += m->nadd;
-	qsort(s, ns, sizeof(*s), oid_cmp);
+	/* the file's are sorted already: only the new ones are, then merged */
+	qsort(m->add, m->nadd, sizeof(*m->add), oid_cmp);
+	for (size_t i = 0, j = 0; i < m->nsizes || j < m->nadd;) {
+		if (i < m->nsizes && !m->used_s[i]) {
+			i++;
+			continue;
+		}
+		if (j == m->nadd || (i < m->nsizes && memcmp(m->sizes[i].oid, m->add[j].oid, 20) <= 0))
+			s[ns++] = m->sizes[i++];
+		else
+			s[ns++] = m->add[j++];
+	}
 	unsigned char(*t)[20] = xcalloc(m->ntrees + m->naddt + 1, 20);
 	for (size_t i = 0; i < m->ntrees; i++)
 		if (m->used_t[i])
@@ -422,12 +478,23 @@ static void memo_free(struct memo *m)
 	if (!m)
 		return;
 	free(m->sizes);
+	free(m->slots);
 	free(m->trees);
 	free(m->used_s);
 	free(m->used_t);
 	free(m->add);
 	free(m->addt);
 	free(m);
+}
+
+static void forget_dirs(struct gitsrc *g)
+{
+	for (unsigned i = 0; i < GITSRC_DIRS; i++) {
+		git_tree_free(g->dir[i]);
+		free(g->dir_path[i]);
+		g->dir[i] = NULL;
+		g->dir_path[i] = NULL;
+	}
 }
 
 int gitsrc_cache_damaged(void)
@@ -491,8 +558,7 @@ void gitsrc_free(struct gitsrc *g)
 	if (g->memo && g->repo)
 		memo_save(g);
 	memo_free(g->memo);
-	git_tree_free(g->dir);
-	free(g->dir_path);
+	forget_dirs(g);
 	git_tree_free(g->root);
 	git_odb_free(g->odb);
 	git_repository_free(g->repo);
@@ -1057,10 +1123,7 @@ static int root_tree(struct gitsrc *g, const char *commit, git_tree **out)
 		return git_fail("cannot read commit '%s'", commit);
 	git_tree_free(g->root);
 	g->root = NULL;
-	git_tree_free(g->dir);	/* a folder of the old root */
-	g->dir = NULL;
-	free(g->dir_path);
-	g->dir_path = NULL;
+	forget_dirs(g);	/* folders of the old root */
 	int r = git_commit_tree(&g->root, c);
 	git_commit_free(c);
 	if (r < 0)
@@ -1203,13 +1266,14 @@ int gitsrc_walk_pruned(struct gitsrc *g, const char *commit, const char *dir, in
 }
 
 /* The tree of folder dir (len bytes, "" for the root) in root, or NULL when
- * there is no such folder; borrowed (g->dir or root). */
+ * there is no such folder; borrowed (kept in g->dir, or root). */
 static git_tree *folder(struct gitsrc *g, git_tree *root, const char *dir, size_t len)
 {
 	if (!len)
 		return root;
-	if (g->dir && strlen(g->dir_path) == len && !memcmp(g->dir_path, dir, len))
-		return g->dir;
+	for (unsigned i = 0; i < GITSRC_DIRS; i++)
+		if (g->dir[i] && g->dir_len[i] == len && !memcmp(g->dir_path[i], dir, len))
+			return g->dir[i];
 	char *d = xstrndup(dir, len);
 	git_tree_entry *e = NULL;
 	git_tree *t = NULL;
@@ -1220,10 +1284,12 @@ static git_tree *folder(struct gitsrc *g, git_tree *root, const char *dir, size_
 		return NULL;
 	}
 	git_tree_entry_free(e);
-	git_tree_free(g->dir);
-	free(g->dir_path);
-	g->dir = t;
-	g->dir_path = d;
+	unsigned i = g->dir_next++ % GITSRC_DIRS;
+	git_tree_free(g->dir[i]);
+	free(g->dir_path[i]);
+	g->dir[i] = t;
+	g->dir_path[i] = d;
+	g->dir_len[i] = len;
 	return t;
 }
 
