@@ -634,6 +634,10 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 	void *v;
 	uint64_t sum = FLAT_SUM_SEED, at = 0;
 	uintptr_t *paths = xcalloc(inv->n + 1, sizeof(*paths));
+	/* a stat entry's inventory entry of the same path (or -1), found once
+	 * for both the entries and the strings: the search is most of a store */
+	long *same = xcalloc(stats->n + 1, sizeof(*same));
+	size_t si = 0;
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	hmap_init(&knames);
 	if (fd < 0)
@@ -675,8 +679,8 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 		r.ctime_ns = e->ctime_ns;
 		memcpy(r.oid, e->oid, sizeof(r.oid));
 		r.known = e->known;
-		long same = inv_by_path(sorted, inv->n, e->path);
-		r.path = (const char *)(same < 0 ? snap_str(&at, e->path) : paths[same]);
+		long k = same[si++] = inv_by_path(sorted, inv->n, e->path);
+		r.path = (const char *)(k < 0 ? snap_str(&at, e->path) : paths[k]);
 		buf_add(&b, &r, sizeof(r));
 		bad = snap_flush(fd, &b, &sum, 0) < 0;
 	}
@@ -696,9 +700,10 @@ static void snap_store(const char *file, const char *gen, const struct hmap *inv
 		bad = snap_flush(fd, &b, &sum, 0) < 0;
 	}
 	it = 0;
+	si = 0;
 	while (!bad && hmap_next(stats, &it, NULL, &v)) {
 		const struct stat_entry *e = v;
-		if (inv_by_path(sorted, inv->n, e->path) < 0)
+		if (same[si++] < 0)
 			buf_add(&b, e->path, strlen(e->path) + 1);
 		bad = snap_flush(fd, &b, &sum, 0) < 0;
 	}
@@ -717,6 +722,7 @@ out:
 	buf_release(&b);
 	hmap_release(&knames);
 	free(paths);
+	free(same);
 }
 
 /* a stored offset + 1 back to a pointer into strs, or bad */
