@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -719,6 +720,10 @@ int pass_plan(struct pass *p, struct db *db)
 			 " (set 'allowEmpty: true' in the agent config to allow it)", p->rev.oid, nprune);
 		return -1;
 	}
+	/* what the plan freed goes back before the writes start: up to 10 MB at
+	 * 100,000 resources, held through a first apply otherwise */
+	if (p->nres >= PASS_COMPACT_MIN)
+		malloc_trim(0);
 	return 0;
 }
 

@@ -505,7 +505,13 @@ static void journal_key(struct db *db, struct hmap *m, const char *key)
 	if (j->bad || !key || hmap_get(m, key))
 		return;
 	if (j->inv.n + j->stat.n >= JOURNAL_MAX) {
-		j->bad = 1;
+		j->bad = 1;	/* and what it held is of no use now */
+		hmap_release(&j->inv);
+		hmap_release(&j->stat);
+		hmap_init(&j->inv);
+		hmap_init(&j->stat);
+		arena_release(&j->arena);
+		arena_init(&j->arena);
 		return;
 	}
 	const char *k = arena_strdup(&j->arena, key);
