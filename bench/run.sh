@@ -51,7 +51,7 @@ for n in "${@:-10000}"; do
 		DRIFTLESS_TIMING=1 strace --seccomp-bpf -f -c -e trace=fsync,fdatasync,syncfs -o "$W/sync.txt" \
 			"$D" apply $args 2>"$W/stages" >/dev/null
 		syncs=$(awk '$NF == "total" {print $2}' "$W/sync.txt")
-		stages=$(awk '/^timing:/ && $2 != "start" && $3 != "cache:" {printf "%s%s %s ms", sep, $2, $3; sep=", "}' "$W/stages")
+		stages=$(awk '/^timing:/ && $2 != "start" && $4 == "ms" {printf "%s%s %s ms", sep, $2, $3; sep=", "}' "$W/stages")
 		row "  stages of that first apply ($shape)" "$stages" "in sync calls: ${syncs:-0} s" ""
 
 		"$D" apply $args >/dev/null	# settles the racily-clean stat cache entries
