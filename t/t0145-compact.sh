@@ -219,4 +219,30 @@ test_expect_success 'plan -o yaml shows the revision as parsed and never compact
 	expect_contains a.out "port \${vars.port} changed"
 '
 
+test_expect_success 'the agent compacts a new revision too: applied, and drift repaired from it' '
+	rm -rf sa/cache &&
+	git clone -q --bare repo "$SCRATCH/srv.git" &&
+	git -C repo remote add origin "$SCRATCH/srv.git" || return 1
+	DRIFTLESS_COMPACT_MIN=0 "$DRIFTLESS" agent --repo "$SCRATCH/srv.git" --root "$SCRATCH/ra" \
+		--state "$SCRATCH/sa" -c "$SCRATCH/cfg.yaml" --interval 1s >>"$SCRATCH/agent.log" 2>&1 &
+	pid=$! && register_pid "$pid" &&
+	wait_for 15 grep -q "agent: revision .* applied" "$SCRATCH/agent.log" &&
+	write_file repo/agent.yaml <<-\Y &&
+	apiVersion: driftless/v1
+	kind: File
+	metadata: {name: by-agent}
+	spec: {path: /etc/by-agent.conf, content: "from the agent\n", mode: "0640"}
+	Y
+	repo_commit repo "for the agent" && git -C repo push -q origin main &&
+	wait_for 15 test -f ra/etc/by-agent.conf &&
+	test_cmp_text "from the agent" ra/etc/by-agent.conf &&
+	expect_mode 640 ra/etc/by-agent.conf &&
+	echo tampered >ra/etc/by-agent.conf &&
+	wait_for 5 grep -q "from the agent" ra/etc/by-agent.conf &&
+	echo tampered >ra/etc/app-prod/tmpl.conf &&
+	wait_for 5 grep -q "env=prod port=9090" ra/etc/app-prod/tmpl.conf &&
+	kill -TERM "$pid" && { wait "$pid" || :; } &&
+	! grep -q "ERROR\|error:" "$SCRATCH/agent.log"
+'
+
 test_done

@@ -390,6 +390,8 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		     " 'source.allowRewind'", oid);
 	vr |= rw < 0;
 	int cached = !vr && cache_load(p, a->o.state) == 0;
+	if (!cached && !vr)
+		pass_load_begin(p);
 	int bad = !cached && !vr && manifest_load(p) < 0;
 	if (!cached && (vr || pass_validate(p) < 0 || bad || p->diag.n)) {
 		diag_sort(&p->diag);
@@ -406,6 +408,16 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		goto out;
 	}
 	pass_drop_yaml(p);
+	/* a big revision is planned from the cache it is stored in, as the
+	 * CLI's is: what the load left is not held through the pass */
+	if (!cached) {
+		int c = pass_compact(p, a->o.state, NULL);
+		if (c < 0) {
+			alog("agent: %s", err_msg());
+			goto out;
+		}
+		cached = c == 0;
+	}
 	p->incremental = !full && a->cur_oid[0];
 	p->elide_clean = 1;	/* the agent reports and logs only what differs */
 	if (pass_plan(p, a->db) < 0) {

@@ -413,7 +413,8 @@ static void memo_save(struct gitsrc *g)
 	size_t ns = 0, nt = 0;
 	struct memo_size *s = xcalloc(m->nsizes + m->nadd + 1, sizeof(*s));
 	/* the file's are sorted already: only the new ones are, then merged */
-	qsort(m->add, m->nadd, sizeof(*m->add), oid_cmp);
+	if (m->nadd)
+		qsort(m->add, m->nadd, sizeof(*m->add), oid_cmp);
 	for (size_t i = 0, j = 0; i < m->nsizes || j < m->nadd;) {
 		if (i < m->nsizes && !m->used_s[i]) {
 			i++;
@@ -428,9 +429,11 @@ static void memo_save(struct gitsrc *g)
 	for (size_t i = 0; i < m->ntrees; i++)
 		if (m->used_t[i])
 			memcpy(t[nt++], m->trees[i], 20);
-	memcpy(t + nt, m->addt, m->naddt * 20);
+	if (m->naddt)
+		memcpy(t + nt, m->addt, m->naddt * 20);
 	nt += m->naddt;
-	qsort(t, nt, 20, oid_cmp);
+	if (nt)
+		qsort(t, nt, 20, oid_cmp);
 	struct buf b = BUF_INIT;
 	buf_add(&b, MEMO_MAGIC, 8);
 	size_t ws = 0, wt = 0;
