@@ -259,15 +259,26 @@ static struct pass *pass_for(struct agent *a, const struct config *cfg)
 	return p;
 }
 
-/* What the watches need of the applied revision p, kept when p goes. */
-static void idx_build(struct agent *a, const struct pass *p)
+static void mark_all(struct agent *a);
+
+/* Forget what the watches know of the applied revision: a pass at
+ * 100,000 files does not hold it (10 MB) through its load. */
+static void idx_drop(struct agent *a)
 {
-	const struct kind *dirk = kind_find("Directory");
 	hmap_release(&a->idx_path);
 	hmap_init(&a->idx_path);
 	arena_release(&a->idx_arena);
 	arena_init(&a->idx_arena);
 	free(a->idx);
+	a->idx = NULL;
+	a->nidx = 0;
+}
+
+/* What the watches need of the applied revision p, kept when p goes. */
+static void idx_build(struct agent *a, const struct pass *p)
+{
+	const struct kind *dirk = kind_find("Directory");
+	idx_drop(a);
 	a->idx = xcalloc(p->nres + 1, sizeof(*a->idx));
 	a->nidx = p->nres;
 	hmap_reserve(&a->idx_path, p->nres);
@@ -368,6 +379,12 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 		return -1;
 	int64_t t0 = mono_ms();	/* http: for the reconcile duration histogram */
 	agent_cool(a);	/* the pass below reads what it needs itself */
+	/* the watches' index is built again from the revision in force at the
+	 * end; repairs pending on it are checked again if that is this one */
+	int had_dirty = a->dirty.n > 0;
+	hmap_release(&a->dirty);
+	hmap_init(&a->dirty);
+	idx_drop(a);
 	struct pass *p = pass_for(a, a->cfg);
 	int ret = -1;
 	if (fs_root_open(&p->root, a->o.root) < 0 || gitsrc_open(&p->git, a->cache_dir, a->url) < 0 ||
@@ -458,9 +475,6 @@ static int agent_pass(struct agent *a, const char *oid, const char *ref, int ful
 	gitsrc_free(p->git);
 	p->git = NULL;
 	p = NULL;
-	hmap_release(&a->dirty);
-	hmap_init(&a->dirty);
-	idx_build(a, a->cur);
 	watch_cur(a);
 	timer_arm(a->cool_tfd, a->cool_ms);
 	ret = 0;
@@ -472,9 +486,25 @@ out:
 	fleet_note_pass(a->fleet, p ? p : a->cur, ret == 1 ? "rejected" : ret < 0 ? "failed" : NULL);
 	poison_leave(a, oid);
 	pass_free(p);
-	/* drift repair plans again from the resources: the changes can go */
-	if (a->cur)
+	/* drift repair plans again from the resources: the changes can go, and
+	 * the index with them (a repair reads the rows it needs, index_for();
+	 * at 100,000 files the index is 30 MB of the 100 the pass held) */
+	if (a->cur) {
 		pass_drop_plan(a->cur);
+		pass_index_drop(a->cur);
+		a->cur_partial = 1;
+	}
+	/* the watches map paths to the revision in force: this one, or after a
+	 * failure the one before (whose pending repairs are checked again) */
+	if (!a->idx && a->cur_oid[0]) {
+		struct pass *w = agent_warm(a);
+		if (w) {
+			idx_build(a, w);
+			if (had_dirty && ret != 0)
+				mark_all(a);
+			timer_arm(a->cool_tfd, a->cool_ms);
+		}
+	}
 	db_release_memory(a->db);
 	malloc_trim(0);	/* give the previous revision's memory back */
 	return ret;

@@ -362,6 +362,16 @@ static void changes_reset(struct pass *p)
 	}
 }
 
+void pass_index_drop(struct pass *p)
+{
+	hmap_release(&p->inv);
+	hmap_release(&p->stats);
+	hmap_init(&p->inv);
+	hmap_init(&p->stats);
+	arena_release(&p->index_arena);
+	arena_init(&p->index_arena);
+}
+
 void pass_drop_plan(struct pass *p)
 {
 	for (size_t i = 0; i < p->nchanges; i++) {
@@ -432,9 +442,19 @@ static void *prestat_thread(void *arg)
 	return NULL;
 }
 
-/* NULL when not worth it; else one entry per resource, path NULL for those
+/* lstats are taken ahead this many resources at a time: 1.2 MB, not 7 MB
+ * at 100,000 */
+#define PRESTAT_BATCH 16384
+
+static int prestat_worth(const struct pass *p)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return !p->incremental && p->nres >= PRESTAT_MIN && cpus > 1;
+}
+
+/* One entry per resource of p->res[from, from + n), path NULL for those
  * without a prestat */
-static struct prestat *prestat(struct pass *p)
+static struct prestat *prestat(struct pass *p, size_t from, size_t n)
 {
 	static const struct kind *pk[3];
 	if (!pk[0]) {
@@ -442,17 +462,13 @@ static struct prestat *prestat(struct pass *p)
 		pk[1] = kind_find("Directory");
 		pk[2] = kind_find("Symlink");
 	}
-	if (p->incremental || p->nres < PRESTAT_MIN)
-		return NULL;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t nthreads = cpus > 1 ? (size_t)(cpus < 8 ? cpus : 8) - 1 : 0;
-	if (!nthreads)
-		return NULL;
 	/* the paths to stat, packed, then spread back by resource index */
-	struct prestat *pre = xcalloc(p->nres, sizeof(*pre));
+	struct prestat *pre = xcalloc(n + 1, sizeof(*pre));
 	struct prestat_job job = { .root = &p->root, .pre = pre };
-	for (size_t i = 0; i < p->nres; i++) {
-		const struct resource *res = p->res[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct resource *res = p->res[from + i];
 		if (res->path && (res->kind == pk[0] || res->kind == pk[1] ||
 				  res->kind == pk[2])) {
 			pre[job.n].path = res->path;
@@ -662,7 +678,7 @@ int pass_plan(struct pass *p, struct db *db)
 	pass_memo_reset(p);
 	if (db) {
 		preload_finish(p);
-		if (!p->index_loaded && db_index_load(db, &p->arena, &p->inv, &p->stats, NULL) < 0)
+		if (!p->index_loaded && db_index_load(db, &p->index_arena, &p->inv, &p->stats, NULL) < 0)
 			return -1;
 		p->index_loaded = 0;	/* a later plan on this pass loads again */
 		p->interrupted = db_meta_get(db, "in_progress", &p->arena);
@@ -674,11 +690,19 @@ int pass_plan(struct pass *p, struct db *db)
 		if (p->interrupted && !p->dry_run)
 			sweep_temps(p);
 	}
-	struct prestat *pre = preloaded(p) ? NULL : prestat(p);
+	int ahead = !preloaded(p) && prestat_worth(p);
+	struct prestat *pre = NULL;
+	size_t pre_from = 0, pre_n = 0;
 	if (!p->incremental && !p->elide_clean)
 		changes_reserve(p, p->nres);	/* one each; renames add a prune */
 	for (size_t i = 0; i < p->nres; i++) {
 		struct resource *res = p->res[i];
+		if (ahead && i == pre_from + pre_n) {
+			free(pre);
+			pre_from = i;
+			pre_n = p->nres - i < PRESTAT_BATCH ? p->nres - i : PRESTAT_BATCH;
+			pre = prestat(p, pre_from, pre_n);
+		}
 		struct inv_entry *inv = hmap_get(&p->inv, res->id);
 		if (inv)
 			inv->seen = 1;
@@ -691,7 +715,8 @@ int pass_plan(struct pass *p, struct db *db)
 			if (!dep_changed)
 				continue;
 		}
-		p->pre = pre && pre[i].path ? &pre[i] : inv && preloaded(p) ? inv->pre : NULL;
+		p->pre = pre && pre[i - pre_from].path ? &pre[i - pre_from] :
+			 inv && preloaded(p) ? inv->pre : NULL;
 		plan_one_elide(p, res);
 		p->pre = NULL;
 	}

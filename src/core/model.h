@@ -298,6 +298,7 @@ struct pass {
 	struct arena cfg_arena;
 	int load_split;
 	struct arena yaml_arena;	/* parsed documents, until validation is done */
+	struct arena index_arena;	/* the index pass_plan read (pass_index_drop) */
 	struct diag diag;
 	struct fsroot root;
 	const char *state_dir;

@@ -45,6 +45,7 @@ void pass_init(struct pass *p)
 	arena_init(&p->arena);
 	arena_init(&p->yaml_arena);
 	arena_init(&p->cfg_arena);
+	arena_init(&p->index_arena);
 	diag_init(&p->diag);
 	p->root.fd = -1;
 	p->prune = 1;
@@ -92,6 +93,7 @@ void pass_release(struct pass *p)
 	arena_release(&p->yaml_arena);
 	arena_release(&p->arena);
 	arena_release(&p->cfg_arena);
+	arena_release(&p->index_arena);
 	for (size_t i = 0; i < p->nmaps; i++)
 		munmap(p->maps[i].ptr, p->maps[i].len);
 	free(p->maps);
@@ -122,6 +124,13 @@ int pass_compact(struct pass *p, const char *state_dir, struct db *db)
 {
 	if (!p->load_split || p->nres < pass_compact_min() || p->nchanges || p->diag.n)
 		return 1;
+	/* libgit2's cache of the trees it read, and the memo, first: the store
+	 * below is the peak of the pass (pass_git opens the source again for
+	 * the blobs an apply writes) */
+	if (p->git && p->git_cache && p->git_url) {
+		gitsrc_free(p->git);
+		p->git = NULL;
+	}
 	if (cache_store(p, state_dir) < 0)
 		return 1;
 	char *key = xstrdup(p->cache_key);
@@ -129,12 +138,6 @@ int pass_compact(struct pass *p, const char *state_dir, struct db *db)
 	 * cache and its mapping, the kinds' memo and account lookups */
 	pass_pcache_commit(p);
 	pass_preload_drop(p);
-	/* and libgit2's cache of the trees it read (pass_git opens the source
-	 * again for the blobs an apply writes) */
-	if (p->git && p->git_cache && p->git_url) {
-		gitsrc_free(p->git);
-		p->git = NULL;
-	}
 	for (size_t i = 0; i < p->nres; i++)
 		if (p->res[i]->capdeps)
 			free(p->res[i]->deps);

@@ -90,6 +90,10 @@ int pass_plan_subset(struct pass *p, struct resource **list, size_t n);
 /* Free the changes of the last plan and the per-plan memo (the counts stay):
  * a pass kept for drift repair needs neither until it plans again. */
 void pass_drop_plan(struct pass *p);
+/* Free the inventory and stat cache pass_plan read (after pass_drop_plan:
+ * the changes point into them); the caller reads rows again as it needs
+ * them (db_index_get), as for a pass loaded from the cache. */
+void pass_index_drop(struct pass *p);
 /* Record the pass (inventory, stat cache, history, status) in one transaction;
  * a pass that changed nothing writes nothing. */
 int pass_record(struct pass *p, const char *command);

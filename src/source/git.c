@@ -243,10 +243,11 @@ struct memo_size {
 };
 
 struct memo {
-	struct memo_size *sizes;	/* from the file, sorted */
+	char *data;			/* the file as read: used in place */
+	const unsigned char *sizes;	/* records of 28 bytes: id, size high, size low */
+	const unsigned char *trees;	/* ids, 20 bytes each */
 	uint32_t *slots;		/* sizes by id: index + 1, open addressing */
 	size_t mask;
-	unsigned char (*trees)[20];
 	size_t nsizes, ntrees;
 	unsigned char *used_s, *used_t;	/* one byte each: looked up this time */
 	struct memo_size *add;		/* new this time */
@@ -254,6 +255,17 @@ struct memo {
 	size_t nadd, capadd, naddt, capaddt;
 	size_t unused;			/* entries from the file not used yet */
 };
+
+/* record i of the file's sizes */
+static struct memo_size memo_rec(const struct memo *m, size_t i)
+{
+	struct memo_size r;
+	const unsigned char *at = m->sizes + 28 * i;
+	memcpy(r.oid, at, 20);
+	memcpy(&r.hi, at + 20, 4);
+	memcpy(&r.lo, at + 24, 4);
+	return r;
+}
 
 static char *memo_path(const struct gitsrc *g)
 {
@@ -303,15 +315,8 @@ static struct memo *memo_get(struct gitsrc *g)
 		memcpy(&sum, b.ptr + b.len - 8, 8);
 		if (ns <= MEMO_MAX && nt <= MEMO_MAX && 24 + ns * 28 + nt * 20 + 8 == b.len &&
 		    flat_sum(FLAT_SUM_SEED, b.ptr, b.len - 8) == sum) {
-			const char *at = b.ptr + 24;
-			m->sizes = xcalloc(ns ? ns : 1, sizeof(*m->sizes));
-			for (size_t i = 0; i < ns; i++, at += 28) {
-				memcpy(m->sizes[i].oid, at, 20);
-				memcpy(&m->sizes[i].hi, at + 20, 4);
-				memcpy(&m->sizes[i].lo, at + 24, 4);
-			}
-			m->trees = xcalloc(nt ? nt : 1, 20);
-			memcpy(m->trees, at, nt * 20);
+			m->sizes = (const unsigned char *)b.ptr + 24;
+			m->trees = m->sizes + 28 * ns;
 			m->nsizes = ns;
 			m->ntrees = nt;
 			/* at most half full: a lookup is a probe or two, not 17 */
@@ -321,7 +326,7 @@ static struct memo *memo_get(struct gitsrc *g)
 			m->slots = xcalloc(cap, sizeof(*m->slots));
 			m->mask = cap - 1;
 			for (size_t i = 0; i < ns; i++) {
-				size_t h = memo_hash(m->sizes[i].oid) & m->mask;
+				size_t h = memo_hash(m->sizes + 28 * i) & m->mask;
 				while (m->slots[h])
 					h = (h + 1) & m->mask;
 				m->slots[h] = (uint32_t)i + 1;
@@ -329,6 +334,8 @@ static struct memo *memo_get(struct gitsrc *g)
 			m->used_s = xcalloc(ns + 1, 1);
 			m->used_t = xcalloc(nt + 1, 1);
 			m->unused = ns + nt;
+			m->data = b.ptr;	/* kept: the records are read in place */
+			return m;
 		}
 	}
 	buf_release(&b);
@@ -345,13 +352,13 @@ static int memo_size(struct gitsrc *g, const git_oid *id, uint64_t *size)
 		if (!m->slots[h])
 			return -1;
 		i = m->slots[h] - 1;
-		if (!memcmp(m->sizes[i].oid, id->id, 20))
+		if (!memcmp(m->sizes + 28 * i, id->id, 20))
 			break;
 	}
-	const struct memo_size *e = &m->sizes[i];
+	struct memo_size e = memo_rec(m, i);
 	m->unused -= !m->used_s[i];
 	m->used_s[i] = 1;
-	*size = (uint64_t)e->hi << 32 | e->lo;
+	*size = (uint64_t)e.hi << 32 | e.lo;
 	return 0;
 }
 
@@ -385,7 +392,7 @@ static int memo_has_tree(struct gitsrc *g, const git_oid *id)
 	const unsigned char *e = m->ntrees ? bsearch(id->id, m->trees, m->ntrees, 20, oid_cmp) : NULL;
 	if (!e)
 		return 0;
-	size_t i = (size_t)(e - m->trees[0]) / 20;
+	size_t i = (size_t)(e - m->trees) / 20;
 	m->unused -= !m->used_t[i];
 	m->used_t[i] = 1;
 	return 1;
@@ -404,85 +411,94 @@ static void memo_add_tree(struct gitsrc *g, const git_oid *id)
 }
 
 /* what this gitsrc used, written when something was added or dropped out */
-static void memo_save(struct gitsrc *g)
+/* The used sizes of the file and the new ones (sorted), merged in id
+ * order without twins: each to b when b is set (flushed to fd a piece at a
+ * time, summed), else only counted; the number of them. */
+static uint64_t memo_merge(const struct memo *m, struct buf *b, int fd, uint64_t *sum, int *bad)
 {
-	struct memo *m = g->memo;
-	if (!m || (!m->nadd && !m->naddt && !m->unused))
-		return;
-	/* the used entries of the file and the new ones, sorted, no twins */
-	size_t ns = 0, nt = 0;
-	struct memo_size *s = xcalloc(m->nsizes + m->nadd + 1, sizeof(*s));
-	/* the file's are sorted already: only the new ones are, then merged */
-	if (m->nadd)
-		qsort(m->add, m->nadd, sizeof(*m->add), oid_cmp);
+	uint64_t n = 0;
+	struct memo_size last, cur;
 	for (size_t i = 0, j = 0; i < m->nsizes || j < m->nadd;) {
 		if (i < m->nsizes && !m->used_s[i]) {
 			i++;
 			continue;
 		}
-		if (j == m->nadd || (i < m->nsizes && memcmp(m->sizes[i].oid, m->add[j].oid, 20) <= 0))
-			s[ns++] = m->sizes[i++];
+		if (j == m->nadd || (i < m->nsizes && memcmp(m->sizes + 28 * i, m->add[j].oid, 20) <= 0))
+			cur = memo_rec(m, i++);
 		else
-			s[ns++] = m->add[j++];
+			cur = m->add[j++];
+		if (n && !memcmp(cur.oid, last.oid, 20))
+			continue;
+		last = cur;
+		n++;
+		if (!b)
+			continue;
+		buf_add(b, cur.oid, 20);
+		buf_add(b, &cur.hi, 4);
+		buf_add(b, &cur.lo, 4);
+		if (b->len >= 65536 && flat_flush(fd, b, sum, 0) < 0)
+			*bad = 1;
 	}
+	return n;
+}
+
+/* what this gitsrc used, written when something was added or dropped out;
+ * streamed, since this runs while a whole load is held (the peak of a pass
+ * at 100,000 files was here, with the memo built whole in memory) */
+static void memo_save(struct gitsrc *g)
+{
+	struct memo *m = g->memo;
+	if (!m || (!m->nadd && !m->naddt && !m->unused))
+		return;
+	/* the file's sizes are sorted already: only the new ones are */
+	if (m->nadd)
+		qsort(m->add, m->nadd, sizeof(*m->add), oid_cmp);
+	size_t nt = 0;
 	unsigned char(*t)[20] = xcalloc(m->ntrees + m->naddt + 1, 20);
 	for (size_t i = 0; i < m->ntrees; i++)
 		if (m->used_t[i])
-			memcpy(t[nt++], m->trees[i], 20);
+			memcpy(t[nt++], m->trees + 20 * i, 20);
 	if (m->naddt)
 		memcpy(t + nt, m->addt, m->naddt * 20);
 	nt += m->naddt;
 	if (nt)
 		qsort(t, nt, 20, oid_cmp);
-	struct buf b = BUF_INIT;
-	buf_add(&b, MEMO_MAGIC, 8);
-	size_t ws = 0, wt = 0;
-	buf_add(&b, &ws, 8);
-	buf_add(&b, &wt, 8);
-	for (size_t i = 0; i < ns; i++) {
-		if (ws && !memcmp(s[i].oid, s[i - 1].oid, 20))
-			continue;
-		buf_add(&b, s[i].oid, 20);
-		buf_add(&b, &s[i].hi, 4);
-		buf_add(&b, &s[i].lo, 4);
-		ws++;
-	}
-	for (size_t i = 0; i < nt; i++) {
-		if (wt && !memcmp(t[i], t[i - 1], 20))
-			continue;
-		buf_add(&b, t[i], 20);
-		wt++;
-	}
-	uint64_t n64 = ws;
-	memcpy(b.ptr + 8, &n64, 8);
-	n64 = wt;
-	memcpy(b.ptr + 16, &n64, 8);
-	uint64_t sum = flat_sum(FLAT_SUM_SEED, b.ptr, b.len);
-	buf_add(&b, &sum, 8);
-	free(s);
-	free(t);
+	uint64_t wt = 0;
+	for (size_t i = 0; i < nt; i++)
+		if (!i || memcmp(t[i], t[i - 1], 20))
+			memmove(t[wt++], t[i], 20);
 	/* a cache: renamed into place, not synced (a torn one fails its sum) */
 	char *path = memo_path(g), *tmp = xasprintf("%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
-		int ok = fs_write_all(fd, b.ptr, b.len) == 0;
+		struct buf b = BUF_INIT;
+		uint64_t sum = FLAT_SUM_SEED, ws = memo_merge(m, NULL, -1, NULL, NULL);
+		int bad = 0;
+		buf_add(&b, MEMO_MAGIC, 8);
+		buf_add(&b, &ws, 8);
+		buf_add(&b, &wt, 8);
+		memo_merge(m, &b, fd, &sum, &bad);
+		buf_add(&b, t, (size_t)wt * 20);
+		if (flat_flush(fd, &b, &sum, 1) < 0)
+			bad = 1;
+		int ok = !bad && fs_write_all(fd, &sum, 8) == 0;
 		if (close(fd) == 0 && ok)
 			rename(tmp, path);
 		else
 			unlink(tmp);
+		buf_release(&b);
 	}
+	free(t);
 	free(tmp);
 	free(path);
-	buf_release(&b);
 }
 
 static void memo_free(struct memo *m)
 {
 	if (!m)
 		return;
-	free(m->sizes);
+	free(m->data);
 	free(m->slots);
-	free(m->trees);
 	free(m->used_s);
 	free(m->used_t);
 	free(m->add);
