@@ -129,22 +129,11 @@ static uint32_t str_index(struct hmap *m, struct buf *tab, uint32_t *n, const ch
  * into the resource and its buffer freed, so that a pass does not hold the
  * whole file.
  */
-static void put_kept(struct buf *b, size_t written, const struct resource *r)
+/* r's spec as it is in memory, at a multiple of 8 in the file (written
+ * bytes precede b), then the strings and lists it points to */
+static void put_spec(struct buf *b, size_t written, const struct resource *r)
 {
 	const struct kind *k = r->kind;
-	flat_put_cstr(b, r->id);
-	size_t il = strlen(r->id), nl = r->name ? strlen(r->name) : 0;
-	if (!(r->name && nl < il && !strcmp(r->id + il - nl, r->name)))
-		flat_put_cstr(b, r->name);
-	if (k->path_offset == SIZE_MAX)	/* else it is the spec's */
-		flat_put_cstr(b, r->path);
-	/* files of fields a layer's patch wrote (capture must not edit the
-	 * manifest for those); the others are in the manifest */
-	for (const struct fieldpos *fp = r->fpos; fp && fp->line; fp++)
-		if (fp->file && r->manifest && strcmp(fp->file, r->manifest))
-			flat_put_cstr(b, fp->file);
-	/* the spec: raw bytes at an offset that is a multiple of 8 (the load
-	 * uses them in place), then every pointer the field table knows */
 	static const char zeros[8];
 	buf_add(b, zeros, (size_t)(-(written + b->len)) & 7);
 	buf_add(b, r->spec, k->spec_size);
@@ -164,6 +153,25 @@ static void put_kept(struct buf *b, size_t written, const struct resource *r)
 				flat_put_cstr(b, l[j]);
 		}
 	}
+}
+
+static void put_kept(struct buf *b, size_t written, const struct resource *r)
+{
+	const struct kind *k = r->kind;
+	flat_put_cstr(b, r->id);
+	size_t il = strlen(r->id), nl = r->name ? strlen(r->name) : 0;
+	if (!(r->name && nl < il && !strcmp(r->id + il - nl, r->name)))
+		flat_put_cstr(b, r->name);
+	if (k->path_offset == SIZE_MAX)	/* else it is the spec's */
+		flat_put_cstr(b, r->path);
+	/* files of fields a layer's patch wrote (capture must not edit the
+	 * manifest for those); the others are in the manifest */
+	for (const struct fieldpos *fp = r->fpos; fp && fp->line; fp++)
+		if (fp->file && r->manifest && strcmp(fp->file, r->manifest))
+			flat_put_cstr(b, fp->file);
+	/* the spec: raw bytes at an offset that is a multiple of 8 (the load
+	 * uses them in place), then every pointer the field table knows */
+	put_spec(b, written, r);
 }
 
 static uint32_t str_at(const struct hmap *strs, const char *s)
@@ -739,25 +747,7 @@ static void put_parsed(struct buf *b, const struct resource *r, const struct src
 	}
 	/* at a multiple of 8 from the entry's start, which is one in the
 	 * file: a hit uses the spec in place */
-	static const char zeros[8];
-	buf_add(b, zeros, (size_t)(-b->len) & 7);
-	buf_add(b, r->spec, k->spec_size);
-	for (const struct field *f = k->fields; f->name; f++) {
-		const char *slot = (const char *)r->spec + f->offset;
-		if (is_string_field(f->type))
-			flat_put_cstr(b, *(const char *const *)slot);
-		else if (f->type == FIELD_TEXT)
-			flat_put_str(b, ((const struct text *)slot)->ptr, ((const struct text *)slot)->len);
-		else if (f->type == FIELD_LIST || f->type == FIELD_MAP) {
-			const char *const *l = *(const char *const *const *)slot;
-			size_t n = 0;
-			while (l && l[n])
-				n++;
-			flat_put_u32(b, l ? (uint32_t)n : UINT32_MAX);
-			for (size_t j = 0; j < n; j++)
-				flat_put_cstr(b, l[j]);
-		}
-	}
+	put_spec(b, 0, r);
 }
 
 /* The spec in place, in the entry that starts at base (the private, writable

@@ -499,6 +499,17 @@ void db_index_track(struct db *db)
 	arena_init(&j->arena);
 }
 
+/* the keys kept so far, gone */
+static void journal_forget(struct journal *j)
+{
+	hmap_release(&j->inv);
+	hmap_release(&j->stat);
+	hmap_init(&j->inv);
+	hmap_init(&j->stat);
+	arena_release(&j->arena);
+	arena_init(&j->arena);
+}
+
 static void journal_key(struct db *db, struct hmap *m, const char *key)
 {
 	struct journal *j = db->journal;
@@ -506,12 +517,7 @@ static void journal_key(struct db *db, struct hmap *m, const char *key)
 		return;
 	if (j->inv.n + j->stat.n >= JOURNAL_MAX) {
 		j->bad = 1;	/* and what it held is of no use now */
-		hmap_release(&j->inv);
-		hmap_release(&j->stat);
-		hmap_init(&j->inv);
-		hmap_init(&j->stat);
-		arena_release(&j->arena);
-		arena_init(&j->arena);
+		journal_forget(j);
 		return;
 	}
 	const char *k = arena_strdup(&j->arena, key);
@@ -996,12 +1002,7 @@ out:
 	if (ret)
 		err_clear();
 	/* from here on, what is written is relative to this generation */
-	hmap_release(&j->inv);
-	hmap_release(&j->stat);
-	hmap_init(&j->inv);
-	hmap_init(&j->stat);
-	arena_release(&j->arena);
-	arena_init(&j->arena);
+	journal_forget(j);
 	if (ret == 0)
 		memcpy(j->base, j->last, sizeof(j->base));
 	else
