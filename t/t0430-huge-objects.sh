@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Huge objects and decompression bombs (HARDENING R05, E-BOUND): a blob over
 # the pack object cap, a small object that inflates to a huge one, a tree
-# with a million entries and a very deep delta chain, each fetched from a
-# git server and applied under a memory cap. A refusal is an error naming
-# the limit; the previous revision stays applied; nothing crashes.
+# with a million entries, a tree 2,049 folders deep and a very deep delta
+# chain, each fetched from a git server and applied under a memory cap. A
+# refusal is an error naming the limit; the previous revision stays
+# applied; nothing crashes.
 # shellcheck disable=SC2016
 . "$(dirname "$0")/lib.sh"
 
@@ -93,6 +94,19 @@ test_expect_success 'R05 (c): a tree with a million entries is refused within th
 	test "$DL_STATUS" != 0 &&
 	expect_contains "$SCRATCH/stderr" "more than 1000000 entries" &&
 	echo "took $(($(date +%s) - start)) s" &&
+	still_good
+'
+
+test_expect_success 'R05 (c): a tree nested 2,049 folders deep is refused, saying where' '
+	empty=$(git -C "$W" hash-object -w --stdin </dev/null) &&
+	t=$(printf "100644 blob %s\tx.txt\n" "$empty" | git -C "$W" mktree) &&
+	for i in $(seq 2048); do
+		t=$(printf "040000 tree %s\td\n" "$t" | git -C "$W" mktree) || return 1
+	done &&
+	printf "040000 tree %s\tnested\n" "$t" | branch_with nested &&
+	capped_apply --branch nested &&
+	test "$DL_STATUS" != 0 &&
+	expect_contains "$SCRATCH/stderr" "folders nested more than 2048 deep, at '\''nested/d/d/d/" &&
 	still_good
 '
 

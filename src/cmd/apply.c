@@ -40,17 +40,6 @@ static int64_t now_ms(void)
 }
 
 /* DRIFTLESS_TIMING=1 prints how long each stage of a pass took (stderr). */
-static int timing_on(void);
-static void stage(const char *name);
-
-/* the plan's stage, and where the index came from */
-static void stage_plan(const struct pass *p)
-{
-	stage("plan");
-	if (timing_on() && p->index_origin)
-		fprintf(stderr, "timing: index read from the %s\n", p->index_origin);
-}
-
 static int timing_on(void)
 {
 	static int on = -1;
@@ -87,6 +76,14 @@ static void stage(const char *name)
 	fprintf(stderr, "timing: %-10s %5lld ms  rss %6ld KiB (files %6ld)  peak %6ld KiB\n",
 		name, (long long)(t - last), rss, file, hwm);
 	last = t;
+}
+
+/* the plan's stage, and where the index came from */
+static void stage_plan(const struct pass *p)
+{
+	stage("plan");
+	if (timing_on() && p->index_origin)
+		fprintf(stderr, "timing: index read from the %s\n", p->index_origin);
 }
 
 

@@ -18,6 +18,7 @@
 #include "core/vars.h"
 #include "lib/err.h"
 #include "lib/flat.h"
+#include "lib/fs.h"
 
 #define CACHE_MAGIC "DLCACHE7"
 #define CACHE_MAX (512u << 20)
@@ -122,13 +123,6 @@ static uint32_t str_index(struct hmap *m, struct buf *tab, uint32_t *n, const ch
 	return *n - 1;
 }
 
-/*
- * A resource in two parts, in two regions of the file. What the pass keeps
- * (the id, the spec and its strings) is read into the pass's arena and used
- * in place; the rest (positions, flags, the digest, dependencies) is copied
- * into the resource and its buffer freed, so that a pass does not hold the
- * whole file.
- */
 /* r's spec as it is in memory, at a multiple of 8 in the file (written
  * bytes precede b), then the strings and lists it points to */
 static void put_spec(struct buf *b, size_t written, const struct resource *r)
@@ -155,6 +149,13 @@ static void put_spec(struct buf *b, size_t written, const struct resource *r)
 	}
 }
 
+/*
+ * A resource in two parts, in two regions of the file. What the pass keeps
+ * (the id, the spec and its strings) is read into the pass's arena and used
+ * in place; the rest (positions, flags, the digest, dependencies) is copied
+ * into the resource and its buffer freed, so that a pass does not hold the
+ * whole file.
+ */
 static void put_kept(struct buf *b, size_t written, const struct resource *r)
 {
 	const struct kind *k = r->kind;
@@ -323,20 +324,6 @@ out:
 	return ret;
 }
 
-static int pread_full(int fd, char *data, size_t size, off_t at)
-{
-	size_t off = 0;
-	while (off < size) {
-		ssize_t n = pread(fd, data + off, size - off, at + (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		off += (size_t)n;
-	}
-	return 0;
-}
-
 /* The second region, a piece at a time: its records are copied out as they
  * are read, so a load never holds all of it. */
 struct meta_reader {
@@ -400,7 +387,7 @@ static int read_regions(const char *file, struct arena *a, const struct buf *key
 	head = xmalloc(hl);
 	uint32_t klen;
 	uint64_t tail[2];
-	if (pread_full(fd, head, hl, 0) < 0 || memcmp(head, CACHE_MAGIC, 8))
+	if (fs_pread_all(fd, head, hl, 0) < 0 || memcmp(head, CACHE_MAGIC, 8))
 		goto out;
 	memcpy(&klen, head + 8, 4);
 	memcpy(tail, head + hl - 16, 16);
@@ -412,7 +399,7 @@ static int read_regions(const char *file, struct arena *a, const struct buf *key
 		goto out;
 	*kept_len = (size_t)tail[1];
 	*kept = arena_alloc_raw(a, *kept_len + 1);
-	if (pread_full(fd, *kept, *kept_len, (off_t)hl) < 0)
+	if (fs_pread_all(fd, *kept, *kept_len, (off_t)hl) < 0)
 		goto out;	/* the arena keeps it until the pass ends */
 	/* the sum of both before anything is used: the second region is
 	 * read twice, a MiB at a time */
@@ -421,7 +408,7 @@ static int read_regions(const char *file, struct arena *a, const struct buf *key
 	mr->buf = xmalloc(mr->cap);
 	for (off_t at = (off_t)(hl + *kept_len); at < st.st_size;) {
 		size_t n = (size_t)(st.st_size - at) < mr->cap ? (size_t)(st.st_size - at) : mr->cap;
-		if (pread_full(fd, mr->buf, n, at) < 0)
+		if (fs_pread_all(fd, mr->buf, n, at) < 0)
 			goto out;
 		sum = flat_sum(sum, mr->buf, n);	/* a MiB: a multiple of 8 but the last */
 		at += (off_t)n;

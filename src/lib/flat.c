@@ -112,25 +112,6 @@ static int hexval(char c)
 	return (int)hexv[(unsigned char)c] - 1;
 }
 
-void flat_put_oid(struct buf *b, const char *d)
-{
-	unsigned char bin[20];
-	size_t i = 0;
-	for (; i < 20; i++) {
-		int hi = hexval(d[2 * i]), lo = hi < 0 ? -1 : hexval(d[2 * i + 1]);
-		if (lo < 0)
-			break;
-		bin[i] = (unsigned char)(hi << 4 | lo);
-	}
-	if (i == 20 && !d[40]) {
-		buf_addch(b, 1);
-		buf_add(b, bin, sizeof(bin));
-	} else {
-		buf_addch(b, 0);
-		flat_put_cstr(b, d);
-	}
-}
-
 int oid_to_bin(const char *d, unsigned char bin[20])
 {
 	for (size_t i = 0; i < 20; i++) {
@@ -140,6 +121,18 @@ int oid_to_bin(const char *d, unsigned char bin[20])
 		bin[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return d[40] ? -1 : 0;
+}
+
+void flat_put_oid(struct buf *b, const char *d)
+{
+	unsigned char bin[20];
+	if (oid_to_bin(d, bin) == 0) {
+		buf_addch(b, 1);
+		buf_add(b, bin, sizeof(bin));
+	} else {
+		buf_addch(b, 0);
+		flat_put_cstr(b, d);
+	}
 }
 
 void oid_to_hex(const unsigned char bin[20], char out[41])
@@ -154,19 +147,13 @@ void oid_to_hex(const unsigned char bin[20], char out[41])
 
 int flat_oid(struct flat *r, char out[41])
 {
-	static const char hex[] = "0123456789abcdef";
 	if (r->bad || r->p >= r->end)
 		return r->bad = 1, -1;
 	char tag = *r->p++;
 	if (tag == 1) {
 		if (r->end - r->p < 20)
 			return r->bad = 1, -1;
-		for (int i = 0; i < 20; i++) {
-			unsigned char c = (unsigned char)r->p[i];
-			out[2 * i] = hex[c >> 4];
-			out[2 * i + 1] = hex[c & 15];
-		}
-		out[40] = '\0';
+		oid_to_hex((const unsigned char *)r->p, out);
 		r->p += 20;
 		return 0;
 	}

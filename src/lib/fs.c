@@ -604,6 +604,26 @@ int fs_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int fs_pread_all(int fd, void *data, size_t len, off_t at)
+{
+	char *p = data;
+	while (len) {
+		ssize_t n = pread(fd, p, len, at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (!n) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		at += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int fs_write_atomic(const struct fsroot *r, const char *path, const void *data,
 		    size_t len, mode_t mode, uid_t uid, gid_t gid)
 {

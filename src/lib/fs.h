@@ -69,6 +69,9 @@ int fs_open_parent(const struct fsroot *r, const char *path, const char **base);
 int fs_read(const struct fsroot *r, const char *path, size_t max, struct buf *out);
 /* All of data to fd, through EINTR and short writes: 0, or -1 with errno. */
 int fs_write_all(int fd, const void *data, size_t len);
+/* len bytes of fd from offset at, through EINTR and short reads: 0, or -1
+ * (with errno, or EIO when the file ends first). */
+int fs_pread_all(int fd, void *data, size_t len, off_t at);
 
 /* Read the target of a symlink, appending it to out on success only. */
 int fs_readlink(const struct fsroot *r, const char *path, struct buf *out);

@@ -26,20 +26,15 @@
 #include "lib/semver.h"
 #include "source/git.h"
 
-#define GITSRC_DIRS 16
-
 struct gitsrc {
 	git_repository *repo;
 	git_odb *odb;
 	git_oid root_commit;	/* the commit whose root tree is held below */
 	git_tree *root;
-	/* the folders of the last gitsrc_lookups in root: sources are listed
-	 * folder by folder, so most lookups are one search by name (a folder
-	 * of 1,000 files is 40 KB of tree, too big for libgit2 to keep) */
-	git_tree *dir[GITSRC_DIRS];
-	char *dir_path[GITSRC_DIRS];
-	size_t dir_len[GITSRC_DIRS];
-	unsigned dir_next;		/* the slot to fill next */
+	/* the folder of the last gitsrc_lookup in root: sources are listed
+	 * folder by folder, so most lookups are one search by name */
+	git_tree *dir;
+	char *dir_path;
 	char *url;
 	char *safe_url;
 	struct memo *memo;	/* loaded on first use */
@@ -177,7 +172,6 @@ const char *gitsrc_version(void)
  * machinery (which read openssl.cnf and held 2 MB more). */
 void gitsrc_hash_blob(const void *data, size_t len, char out[41])
 {
-	static const char hex[] = "0123456789abcdef";
 	char head[32];
 	unsigned char md[SHA_DIGEST_LENGTH];
 	int n = snprintf(head, sizeof(head), "blob %zu", len);
@@ -186,11 +180,7 @@ void gitsrc_hash_blob(const void *data, size_t len, char out[41])
 	SHA1_Update(&c, head, (size_t)n + 1);
 	SHA1_Update(&c, data, len);
 	SHA1_Final(md, &c);
-	for (int i = 0; i < 20; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[40] = '\0';
+	oid_to_hex(md, out);
 }
 
 /* Lock files in the cache can only be left by a killed process: the caller
@@ -300,12 +290,7 @@ static struct memo *memo_get(struct gitsrc *g)
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 32 &&
 	    (uint64_t)st.st_size <= 32 + (uint64_t)MEMO_MAX * 44) {
 		buf_grow(&b, (size_t)st.st_size);
-		size_t got = 0;
-		ssize_t n;
-		while (got < (size_t)st.st_size &&
-		       ((n = read(fd, b.ptr + got, (size_t)st.st_size - got)) > 0 || (n < 0 && errno == EINTR)))
-			got += n > 0 ? (size_t)n : 0;
-		b.len = got == (size_t)st.st_size ? got : 0;
+		b.len = fs_pread_all(fd, b.ptr, (size_t)st.st_size, 0) == 0 ? (size_t)st.st_size : 0;
 	}
 	close(fd);
 	uint64_t ns, nt, sum;
@@ -410,7 +395,6 @@ static void memo_add_tree(struct gitsrc *g, const git_oid *id)
 	memcpy(m->addt[m->naddt++], id->id, 20);
 }
 
-/* what this gitsrc used, written when something was added or dropped out */
 /* The used sizes of the file and the new ones (sorted), merged in id
  * order without twins: each to b when b is set (flushed to fd a piece at a
  * time, summed), else only counted; the number of them. */
@@ -506,14 +490,13 @@ static void memo_free(struct memo *m)
 	free(m);
 }
 
-static void forget_dirs(struct gitsrc *g)
+/* the folder of the last lookup, of a root no longer held */
+static void forget_dir(struct gitsrc *g)
 {
-	for (unsigned i = 0; i < GITSRC_DIRS; i++) {
-		git_tree_free(g->dir[i]);
-		free(g->dir_path[i]);
-		g->dir[i] = NULL;
-		g->dir_path[i] = NULL;
-	}
+	git_tree_free(g->dir);
+	g->dir = NULL;
+	free(g->dir_path);
+	g->dir_path = NULL;
 }
 
 int gitsrc_cache_damaged(void)
@@ -577,7 +560,7 @@ void gitsrc_free(struct gitsrc *g)
 	if (g->memo && g->repo)
 		memo_save(g);
 	memo_free(g->memo);
-	forget_dirs(g);
+	forget_dir(g);
 	git_tree_free(g->root);
 	git_odb_free(g->odb);
 	git_repository_free(g->repo);
@@ -1142,7 +1125,7 @@ static int root_tree(struct gitsrc *g, const char *commit, git_tree **out)
 		return git_fail("cannot read commit '%s'", commit);
 	git_tree_free(g->root);
 	g->root = NULL;
-	forget_dirs(g);	/* folders of the old root */
+	forget_dir(g);
 	int r = git_commit_tree(&g->root, c);
 	git_commit_free(c);
 	if (r < 0)
@@ -1240,8 +1223,8 @@ static int walk_tree(struct walk *w, git_tree *t, size_t plen, int *hit)
 		if (type != GITSRC_TREE || (w->matters && memo_has_tree(w->g, id)))
 			continue;
 		if (w->depth >= GITSRC_MAX_DEPTH)
-			return w->ret = err_set("'%s' is nested more than %d folders deep", w->path.ptr,
-						GITSRC_MAX_DEPTH);
+			return w->ret = err_set("folders nested more than %d deep, at '%.200s...'",
+						GITSRC_MAX_DEPTH, w->path.ptr);
 		git_tree *sub = NULL;
 		if (git_tree_lookup(&sub, w->g->repo, id) < 0)
 			return w->ret = git_fail("cannot read '%s'", w->path.ptr);
@@ -1285,14 +1268,13 @@ int gitsrc_walk_pruned(struct gitsrc *g, const char *commit, const char *dir, in
 }
 
 /* The tree of folder dir (len bytes, "" for the root) in root, or NULL when
- * there is no such folder; borrowed (kept in g->dir, or root). */
+ * there is no such folder; borrowed (g->dir or root). */
 static git_tree *folder(struct gitsrc *g, git_tree *root, const char *dir, size_t len)
 {
 	if (!len)
 		return root;
-	for (unsigned i = 0; i < GITSRC_DIRS; i++)
-		if (g->dir[i] && g->dir_len[i] == len && !memcmp(g->dir_path[i], dir, len))
-			return g->dir[i];
+	if (g->dir && strlen(g->dir_path) == len && !memcmp(g->dir_path, dir, len))
+		return g->dir;
 	char *d = xstrndup(dir, len);
 	git_tree_entry *e = NULL;
 	git_tree *t = NULL;
@@ -1303,12 +1285,9 @@ static git_tree *folder(struct gitsrc *g, git_tree *root, const char *dir, size_
 		return NULL;
 	}
 	git_tree_entry_free(e);
-	unsigned i = g->dir_next++ % GITSRC_DIRS;
-	git_tree_free(g->dir[i]);
-	free(g->dir_path[i]);
-	g->dir[i] = t;
-	g->dir_path[i] = d;
-	g->dir_len[i] = len;
+	forget_dir(g);
+	g->dir = t;
+	g->dir_path = d;
 	return t;
 }
 

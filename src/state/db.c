@@ -770,7 +770,7 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 		close(fd);
 		return 1;
 	}
-	size_t size = (size_t)st.st_size - sizeof(h), off = 0;
+	size_t size = (size_t)st.st_size - sizeof(h);
 	size_t fixed = (size_t)h.ninv * sizeof(struct inv_entry) +
 		       (size_t)h.nstat * sizeof(struct stat_entry);
 	if (fixed > size || h.strsize != size - fixed || !h.strsize) {
@@ -778,16 +778,9 @@ static int snap_load(const char *file, const char *gen, struct arena *a, struct 
 		return 1;
 	}
 	char *data = arena_alloc_raw(a, size);	/* aligned as the structs need */
-	while (off < size) {
-		ssize_t n = pread(fd, data + off, size - off, (off_t)(sizeof(h) + off));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	int rd = fs_pread_all(fd, data, size, (off_t)sizeof(h));
 	close(fd);
-	if (off != size || flat_sum(FLAT_SUM_SEED, data, size) != h.sum || data[size - 1])
+	if (rd < 0 || flat_sum(FLAT_SUM_SEED, data, size) != h.sum || data[size - 1])
 		return 1;
 	struct inv_entry *ie = (struct inv_entry *)data;
 	struct stat_entry *se = (struct stat_entry *)(data + (size_t)h.ninv * sizeof(*ie));
@@ -855,8 +848,6 @@ int db_index_snapshot(const char *file, const char *gen, struct arena *a, struct
 	return 0;
 }
 
-/* From SQLite, in one read transaction (the rows and the generation stored
- * with them are of the same moment), and the snapshot written again. */
 static int inv_query(struct db *db, const char *where, const char *arg, struct arena *a,
 		     struct hmap *out, const struct hmap *paths);
 
@@ -871,6 +862,8 @@ static long long count_rows(struct db *db, const char *sql)
 	return n > 0 && n < 100000000 ? n : 0;
 }
 
+/* From SQLite, in one read transaction (the rows and the generation stored
+ * with them are of the same moment), and the snapshot written again. */
 static int index_from_sqlite(struct db *db, const char *file, struct arena *a, struct hmap *inv,
 			     struct hmap *stats, struct inv_entry ***list)
 {
